@@ -1,0 +1,30 @@
+"""Render a Grad-CAM map as a colour overlay on the X-ray, PNG-encoded and base64'd."""
+
+from __future__ import annotations
+
+import base64
+
+import cv2
+import numpy as np
+
+
+def render_overlay(gray: np.ndarray, cam: np.ndarray, max_side: int = 512) -> np.ndarray:
+    """BGR uint8 image at the X-ray's aspect ratio: jet colours, opacity following the map."""
+    h, w = gray.shape
+    scale = min(1.0, max_side / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    base = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    heat = cv2.resize(cam.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+    heat = np.clip(heat, 0.0, 1.0)
+    colours = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    alpha = (0.15 + 0.45 * heat)[..., np.newaxis]
+    base_bgr = cv2.cvtColor(base, cv2.COLOR_GRAY2BGR).astype(np.float32)
+    return (base_bgr * (1 - alpha) + colours.astype(np.float32) * alpha).astype(np.uint8)
+
+
+def encode_png_base64(image: np.ndarray) -> str:
+    """Standard base64 of a PNG, without a data: prefix."""
+    ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return base64.b64encode(encoded.tobytes()).decode("ascii")

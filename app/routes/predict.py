@@ -1,0 +1,68 @@
+"""POST /predict: one X-ray in, probability, label and Grad-CAM overlay out."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, File, Header, HTTPException, Query, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
+
+from app.schemas import ImageInfo, PredictionResponse, error_responses
+from imaging import CorruptImageError, ImageTooLargeError, UnsupportedImageError
+
+router = APIRouter(tags=["prediction"])
+
+_STATUS_FOR_ERROR = {
+    ImageTooLargeError: 413,
+    UnsupportedImageError: 415,
+    CorruptImageError: 400,
+}
+
+
+def _check_api_key(request: Request, supplied: str | None) -> None:
+    expected = request.app.state.service.settings.api_key
+    if expected and not (supplied and secrets.compare_digest(supplied, expected)):
+        raise HTTPException(401, "missing or wrong API key (header X-API-Key)")
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionResponse,
+    summary="Classify one chest X-ray",
+    responses=error_responses(400, 401, 413, 415, 422, 503),
+)
+async def predict(
+    request: Request,
+    file: UploadFile = File(description="The X-ray: JPEG or PNG, grayscale or colour, any size."),
+    heatmap: bool | None = Query(
+        None, description="Return a Grad-CAM overlay (default: true, or HEATMAP_DEFAULT)."
+    ),
+    x_api_key: str | None = Header(None, description="Required when the service sets API_KEY."),
+) -> PredictionResponse:
+    """The format is read from the bytes, not the file name; the chain is the one training used."""
+    state = request.app.state.service
+    _check_api_key(request, x_api_key)
+    if not state.ready:
+        raise HTTPException(503, state.error or "the model is loading")
+    form = await request.form()
+    if len(form.getlist("file")) != 1:
+        raise HTTPException(422, "send exactly one file in the form field 'file'")
+    limit = state.settings.max_upload_bytes
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"the upload is over the limit of {limit} bytes")
+    want_heatmap = state.settings.heatmap_default if heatmap is None else heatmap
+    try:
+        result = await run_in_threadpool(state.predictor.predict, data, want_heatmap)
+    except (ImageTooLargeError, UnsupportedImageError, CorruptImageError) as exc:
+        raise HTTPException(_STATUS_FOR_ERROR[type(exc)], str(exc)) from exc
+    return PredictionResponse(
+        probability=result.probability,
+        label=result.label,
+        threshold=result.threshold,
+        heatmap=result.heatmap_png_base64,
+        model_version=state.predictor.bundle.version,
+        image=ImageInfo(format=result.image_format, width=result.width, height=result.height),
+        timings_ms=result.timings_ms,
+        request_id=request.scope.get("state", {}).get("request_id", ""),
+    )

@@ -1,0 +1,124 @@
+"""Identify and decode an uploaded X-ray into an 8-bit grayscale array.
+
+The format is read from the bytes (Pillow parses only the header), never from a file name or content
+type, and the pixel count is checked before any full decode so a decompression bomb costs nothing.
+OpenCV does the decode: it applies EXIF orientation, converts RGB/RGBA/CMYK/palette to gray and can
+decode a JPEG at 1/2, 1/4 or 1/8 scale, which is all a 150 px model needs from a 2000 px upload.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+SUPPORTED_FORMATS = ("JPEG", "PNG")
+
+# Pillow's own bomb guard would fire before ours; we enforce our limit explicitly instead.
+Image.MAX_IMAGE_PIXELS = None
+
+_REDUCED_JPEG_FLAGS = {
+    1: cv2.IMREAD_GRAYSCALE,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
+
+
+class ImageError(ValueError):
+    """Base class of every reason an upload cannot become a model input."""
+
+
+class UnsupportedImageError(ImageError):
+    """The bytes are not an image format the service reads (HTTP 415)."""
+
+
+class CorruptImageError(ImageError):
+    """The bytes claim a supported format but do not decode (HTTP 400)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image's pixel count is over the limit (HTTP 413)."""
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header says, before any pixel is decoded."""
+
+    format: str
+    width: int
+    height: int
+    mode: str
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
+def probe_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
+    """Read format and size from the header only; refuse unsupported, empty or oversized images."""
+    if not data:
+        raise CorruptImageError("the upload is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as img:
+                header = ImageHeader(img.format or "", int(img.width), int(img.height), img.mode)
+    except Image.UnidentifiedImageError as exc:
+        raise UnsupportedImageError(
+            f"not a supported image; send one of: {', '.join(SUPPORTED_FORMATS)}"
+        ) from exc
+    except Exception as exc:  # a header Pillow recognises but cannot parse
+        raise CorruptImageError(f"the image header cannot be read: {type(exc).__name__}") from exc
+    if header.format not in SUPPORTED_FORMATS:
+        raise UnsupportedImageError(
+            f"{header.format or 'this'} images are not supported; send one of: "
+            f"{', '.join(SUPPORTED_FORMATS)}"
+        )
+    if header.width < 1 or header.height < 1:
+        raise CorruptImageError(f"the image claims an empty size {header.width}x{header.height}")
+    if max_pixels is not None and header.pixels > max_pixels:
+        raise ImageTooLargeError(
+            f"the image has {header.width}x{header.height} = {header.pixels} pixels, "
+            f"over the limit of {max_pixels}"
+        )
+    return header
+
+
+def jpeg_reduction_factor(header: ImageHeader, min_side: int) -> int:
+    """Largest JPEG DCT scale-down (1, 2, 4, 8) that keeps the short side at least `min_side`."""
+    if header.format != "JPEG":
+        return 1
+    short = min(header.width, header.height)
+    for factor in (8, 4, 2):
+        if short // factor >= min_side:
+            return factor
+    return 1
+
+
+def decode_grayscale(data: bytes, header: ImageHeader, min_side: int = 0) -> np.ndarray:
+    """Decode to a 2-D uint8 array, EXIF orientation applied, 16-bit scaled down to 8-bit.
+
+    `min_side` > 0 lets a large JPEG decode at reduced scale while keeping at least that many pixels
+    on its short side.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    factor = jpeg_reduction_factor(header, min_side) if min_side > 0 else 1
+    if header.format == "JPEG":
+        image = cv2.imdecode(buf, _REDUCED_JPEG_FLAGS[factor])
+    else:
+        # ANYDEPTH keeps 16-bit samples so they are scaled, not truncated, to 8 bits below.
+        image = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    if image is None or image.size == 0:
+        raise CorruptImageError(f"the {header.format} data is truncated or corrupt")
+    if image.ndim == 3:  # defensive: some codecs ignore the grayscale flag
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise CorruptImageError(f"unsupported sample type {image.dtype}")
+    return image

@@ -1,0 +1,81 @@
+"""/health, /model and /docs; and a bundle that is missing, corrupt or mismatched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from app.bundle import BundleError, ModelBundle
+from tests.app.conftest import make_client
+
+
+def test_health_ok_once_loaded(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["model_version"]
+
+
+def test_docs_and_openapi_describe_every_route(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/predict"]["post"]
+    assert {"200", "400", "413", "415", "422", "503"} <= set(predict["responses"])
+    assert "/health" in spec["paths"] and "/model" in spec["paths"]
+
+
+@pytest.fixture
+def bundle_copy(tmp_path, shipped_bundle_dir):
+    target = tmp_path / "bundle"
+    shutil.copytree(shipped_bundle_dir, target)
+    return target
+
+
+def _assert_not_ready(model_dir, reason: str, synthetic_xray: bytes) -> None:
+    with make_client(model_dir=model_dir) as broken:
+        health = broken.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "error"
+        assert reason in health.json()["detail"]
+        predict = broken.post("/predict", files={"file": ("x.png", synthetic_xray)})
+        assert predict.status_code == 503
+        assert reason in predict.json()["detail"]
+        assert broken.get("/model").status_code == 503
+
+
+def test_missing_bundle(tmp_path, synthetic_xray):
+    _assert_not_ready(tmp_path / "nowhere", "not found", synthetic_xray)
+
+
+def test_corrupt_onnx_file(bundle_copy, synthetic_xray):
+    with open(bundle_copy / "model.onnx", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"garbage!")
+    _assert_not_ready(bundle_copy, "does not match its model card", synthetic_xray)
+
+
+def test_missing_keras_file(bundle_copy, synthetic_xray):
+    (bundle_copy / "model.keras").unlink()
+    _assert_not_ready(bundle_copy, "missing model.keras", synthetic_xray)
+
+
+def test_card_that_is_not_json(bundle_copy, synthetic_xray):
+    (bundle_copy / "model_card.json").write_text("{ not json")
+    _assert_not_ready(bundle_copy, "not valid JSON", synthetic_xray)
+
+
+def test_card_with_another_input_shape(bundle_copy):
+    card = json.loads((bundle_copy / "model_card.json").read_text())
+    card["input"]["shape"] = [None, 224, 224, 1]
+    (bundle_copy / "model_card.json").write_text(json.dumps(card))
+    with pytest.raises(BundleError, match="input shape"):
+        ModelBundle.load(bundle_copy)
+
+
+def test_error_bodies_carry_no_paths_or_tracebacks(bundle_copy, synthetic_xray):
+    with make_client(model_dir=bundle_copy) as service:
+        for data in (b"", b"GIF89a" + b"\x00" * 20, synthetic_xray[:300]):
+            text = service.post("/predict", files={"file": ("x.png", data)}).text
+            assert "Traceback" not in text and "/work/" not in text and ".py" not in text

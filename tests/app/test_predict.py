@@ -1,0 +1,116 @@
+"""POST /predict: the contract fields, heatmaps, and every documented error status."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+from PIL import Image
+
+from app.bundle import ModelBundle
+from tests.app.conftest import make_client
+
+CONTRACT_FIELDS = {"probability", "label", "threshold", "heatmap", "model_version"}
+
+
+def post(client, data: bytes, name: str = "xray.jpg", params=None, headers=None):
+    return client.post("/predict", files={"file": (name, data)}, params=params, headers=headers)
+
+
+def test_sample_uploads_get_contract_fields_and_a_png_heatmap(client, sample_files):
+    for path in sample_files[:3] + sample_files[-2:]:
+        response = post(client, path.read_bytes(), path.name)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert CONTRACT_FIELDS <= body.keys()
+        assert 0.0 <= body["probability"] <= 1.0
+        expected = "PNEUMONIA" if body["probability"] >= body["threshold"] else "NORMAL"
+        assert body["label"] == expected
+        png = base64.b64decode(body["heatmap"], validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n")
+        overlay = Image.open(io.BytesIO(png))
+        assert overlay.mode == "RGB"
+        upload_aspect = body["image"]["width"] / body["image"]["height"]
+        assert abs(overlay.width / overlay.height - upload_aspect) < 0.02
+
+
+def test_heatmap_false_returns_null(client, synthetic_xray):
+    response = post(client, synthetic_xray, "x.png", params={"heatmap": "false"})
+    assert response.status_code == 200
+    assert response.json()["heatmap"] is None
+    assert "gradcam" not in response.json()["timings_ms"]
+
+
+def test_format_comes_from_the_bytes_not_the_name(client, synthetic_xray):
+    assert post(client, synthetic_xray, "scan.jpg").json()["image"]["format"] == "PNG"
+    assert post(client, b"just text", "scan.png").status_code == 415
+
+
+def test_service_probability_matches_keras_on_the_same_tensor(client, sample_files):
+    """ONNX through HTTP == the retained Keras model on the same preprocessed tensor, 1e-5."""
+    predictor = client.app.state.service.predictor
+    for path in sample_files:
+        served = post(client, path.read_bytes(), params={"heatmap": "false"}).json()
+        from imaging import preprocess_file
+
+        tensor = preprocess_file(path, predictor.bundle.preprocessing)
+        _, keras_probability = predictor.gradcam.with_probability(tensor, True)
+        assert abs(served["probability"] - keras_probability) <= 1e-5, path.name
+
+
+def test_error_statuses(client, synthetic_xray):
+    cases = {
+        415: post(client, b"<html><body>not an x-ray</body></html>", "a.jpg"),
+        400: post(client, synthetic_xray[: len(synthetic_xray) // 2], "half.png"),
+        422: client.post("/predict", data={"other": "x"}),
+    }
+    for status, response in cases.items():
+        assert response.status_code == status, (status, response.text)
+        assert "detail" in response.json()
+    assert client.get("/health").status_code == 200
+
+
+def test_two_files_in_one_request_are_refused(client, synthetic_xray):
+    files = [("file", ("a.png", synthetic_xray)), ("file", ("b.png", synthetic_xray))]
+    response = client.post("/predict", files=files)
+    assert response.status_code == 422
+    assert "exactly one file" in response.json()["detail"]
+
+
+def test_byte_and_pixel_limits_give_413(shipped_bundle_dir, synthetic_xray):
+    with make_client(model_dir=shipped_bundle_dir, max_upload_bytes=1000) as small:
+        response = post(small, synthetic_xray + b"\x00" * 5000, "big.png")
+        assert response.status_code == 413
+        assert "limit" in response.json()["detail"]
+    with make_client(model_dir=shipped_bundle_dir, max_image_pixels=100 * 100) as few:
+        response = post(few, synthetic_xray, "many-pixels.png")
+        assert response.status_code == 413
+        assert "pixels" in response.json()["detail"]
+
+
+def test_api_key_is_enforced_when_set(shipped_bundle_dir, synthetic_xray):
+    with make_client(model_dir=shipped_bundle_dir, api_key="s3cret") as locked:
+        assert post(locked, synthetic_xray).status_code == 401
+        assert post(locked, synthetic_xray, headers={"X-API-Key": "wrong"}).status_code == 401
+        ok = post(locked, synthetic_xray, headers={"X-API-Key": "s3cret"}, params={"heatmap": 0})
+        assert ok.status_code == 200
+        assert locked.get("/health").status_code == 200  # health stays open
+
+
+def test_threshold_override(shipped_bundle_dir, synthetic_xray):
+    with make_client(model_dir=shipped_bundle_dir, threshold=0.0) as always:
+        body = post(always, synthetic_xray, params={"heatmap": "false"}).json()
+        assert body["threshold"] == 0.0 and body["label"] == "PNEUMONIA"
+
+
+def test_request_id_header_and_field(client, synthetic_xray):
+    response = post(client, synthetic_xray, params={"heatmap": "false"})
+    assert response.headers["x-request-id"] == response.json()["request_id"]
+
+
+def test_bundle_card_and_served_model_agree(client, shipped_bundle_dir):
+    body = client.get("/model").json()
+    assert body["version"] == ModelBundle.load(shipped_bundle_dir).version
+    assert body["threshold"]["served_value"] == body["threshold"]["value"]
+    assert np.isfinite(body["threshold"]["value"])

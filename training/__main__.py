@@ -1,0 +1,116 @@
+"""Command line: python -m training train|evaluate|export --help."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_DATA = os.environ.get("CXR_DATA_DIR", "../shared/data/chest_xray")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from training.train import TrainSettings, train
+
+    settings = TrainSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        val_fraction=args.val_fraction,
+        upload_variants=args.upload_variants,
+        early_stop_patience=args.patience,
+        seed=args.seed,
+        limit_per_class=args.limit_per_class,
+    )
+    train(
+        Path(args.data_dir),
+        Path(args.out),
+        settings,
+        run_dir=args.run_dir,
+        cache_dir=args.cache_dir,
+    )
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate
+
+    evaluate(
+        Path(args.model),
+        Path(args.data_dir),
+        Path(args.out) if args.out else None,
+        split=args.split,
+        update_card=args.update_card,
+    )
+
+
+def _export(args: argparse.Namespace) -> None:
+    from training.export_cli import export_from_keras
+
+    export_from_keras(Path(args.keras), Path(args.out), Path(args.data_dir), Path(args.card))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train on a Kaggle-layout folder and export a bundle")
+    t.add_argument("--data-dir", default=DEFAULT_DATA, help="folder with train/ [val/] [test/]")
+    t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
+    t.add_argument("--epochs", type=int, default=30)
+    t.add_argument("--batch-size", type=int, default=32, help="the seed used 10")
+    t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.15,
+        help="share of train/ carved out for validation when val/ is missing or tiny",
+    )
+    t.add_argument(
+        "--upload-variants",
+        type=int,
+        default=2,
+        help="simulated full-resolution uploads cached per image (0 = none)",
+    )
+    t.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--limit-per-class", type=int, default=0, help="use only N images per class")
+    t.add_argument("--run-dir", default=None, help="logs and checkpoints (default runs/<time>)")
+    t.add_argument("--cache-dir", default="runs/cache", help="preprocessed-image cache")
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="metrics, per-image CSV, plots and a report for a bundle")
+    e.add_argument("--model", required=True, help="bundle folder")
+    e.add_argument("--data-dir", default=DEFAULT_DATA, help="Kaggle-layout folder")
+    e.add_argument("--split", default="test", help="which split to score (default test)")
+    e.add_argument("--out", default=None, help="report folder (default BUNDLE/evaluation)")
+    e.add_argument(
+        "--update-card", action="store_true", help="write the metrics into the bundle's model card"
+    )
+    e.set_defaults(func=_evaluate)
+
+    x = sub.add_parser("export", help="re-export a .keras model to a bundle (ONNX + card)")
+    x.add_argument("--keras", required=True, help="a .keras file (e.g. runs/<time>/best.keras)")
+    x.add_argument("--out", required=True, help="bundle folder to write")
+    x.add_argument(
+        "--card", required=True, help="an existing model_card.json to take settings from"
+    )
+    x.add_argument("--data-dir", default=DEFAULT_DATA, help="images for the parity check")
+    x.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Find a Kaggle-layout data set, split it, and turn every image into cached model inputs.
+
+Layout: DATA_DIR/{train,val,test}/{NORMAL,PNEUMONIA}/*.{jpg,jpeg,png}, folder names matched without
+regard to case. Each image goes through the shared chain (`imaging`) once, not once per epoch; the
+enhanced 150x150 uint8 pictures are cached on disk keyed by file hashes and the chain's parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from imaging import ImageError, PreprocessingParams, enhance_bytes
+from training.upload_simulation import simulate_upload
+
+log = logging.getLogger(__name__)
+
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # label 0, label 1
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class LabelledFiles:
+    """Image paths and their labels (0 NORMAL, 1 PNEUMONIA)."""
+
+    paths: list[Path] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def class_counts(self) -> dict[str, int]:
+        counts = Counter(self.labels)
+        return {name: counts.get(i, 0) for i, name in enumerate(CLASS_NAMES)}
+
+    def subset(self, indices: np.ndarray) -> LabelledFiles:
+        return LabelledFiles([self.paths[i] for i in indices], [self.labels[i] for i in indices])
+
+
+def _child_dir(parent: Path, name: str) -> Path | None:
+    """The child folder of `parent` called `name`, compared without regard to case."""
+    if not parent.is_dir():
+        return None
+    matches = [p for p in sorted(parent.iterdir()) if p.is_dir() and p.name.lower() == name.lower()]
+    return matches[0] if matches else None
+
+
+def list_split(data_dir: Path, split: str) -> LabelledFiles:
+    """Every image file of one split, sorted for reproducibility; empty if the split is absent."""
+    files = LabelledFiles()
+    split_dir = _child_dir(data_dir, split)
+    if split_dir is None:
+        return files
+    for label, class_name in enumerate(CLASS_NAMES):
+        class_dir = _child_dir(split_dir, class_name)
+        if class_dir is None:
+            continue
+        for path in sorted(class_dir.rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+                files.paths.append(path)
+                files.labels.append(label)
+    return files
+
+
+def carve_validation(
+    train: LabelledFiles, fraction: float, seed: int
+) -> tuple[LabelledFiles, LabelledFiles]:
+    """Stratified, seeded split of `train` into (train, validation)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(train.labels)
+    val_idx: list[int] = []
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        rng.shuffle(idx)
+        n_val = max(1, round(len(idx) * fraction))
+        val_idx.extend(idx[:n_val].tolist())
+    val_mask = np.zeros(len(labels), dtype=bool)
+    val_mask[val_idx] = True
+    return train.subset(np.flatnonzero(~val_mask)), train.subset(np.flatnonzero(val_mask))
+
+
+@dataclass
+class DatasetSplits:
+    train: LabelledFiles
+    val: LabelledFiles
+    test: LabelledFiles
+    val_carved: bool
+
+    def summary(self) -> dict:
+        return {
+            "train": self.train.class_counts(),
+            "val": self.val.class_counts(),
+            "test": self.test.class_counts(),
+            "val_carved_from_train": self.val_carved,
+        }
+
+
+def load_splits(
+    data_dir: Path, val_fraction: float = 0.15, min_val_images: int = 100, seed: int = 42
+) -> DatasetSplits:
+    """Read the layout; carve a validation split out of train when val/ is missing or tiny."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory not found: {data_dir}")
+    train, val, test = (list_split(data_dir, s) for s in SPLITS)
+    if len(train) == 0:
+        raise FileNotFoundError(
+            f"no training images under {data_dir}/train/{{NORMAL,PNEUMONIA}} "
+            f"(expected *.jpg, *.jpeg or *.png)"
+        )
+    if len(set(train.labels)) < 2:
+        raise ValueError(f"training data needs both classes, found {train.class_counts()}")
+    carved = len(val) < min_val_images or len(set(val.labels)) < 2
+    if carved:
+        train, val = carve_validation(train, val_fraction, seed)
+        log.info(
+            "val/ has %d images (< %d): carved a stratified %.0f%% validation split out of train "
+            "(seed %d) instead",
+            len(list_split(data_dir, "val")),
+            min_val_images,
+            val_fraction * 100,
+            seed,
+        )
+    splits = DatasetSplits(train, val, test, carved)
+    for name in SPLITS:
+        log.info("%-5s %s", name, getattr(splits, name).class_counts())
+    return splits
+
+
+# ---------------------------------------------------------------- preprocessing with a disk cache
+
+
+@dataclass
+class EnhancedImages:
+    """Enhanced uint8 pictures (N, V, S, S): variant 0 is the file itself, 1.. simulated uploads."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def _enhance_one(args: tuple[str, PreprocessingParams, int, int]) -> tuple[np.ndarray | None, str]:
+    path, params, n_variants, seed = args
+    try:
+        data = Path(path).read_bytes()
+        variants = [enhance_bytes(data, params)]
+        rng = np.random.default_rng(seed)
+        for _ in range(n_variants - 1):
+            variants.append(enhance_bytes(simulate_upload(data, rng), params))
+        return np.stack(variants), ""
+    except (ImageError, OSError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _cache_key(
+    files: LabelledFiles, params: PreprocessingParams, n_variants: int, seed: int
+) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(params.to_dict(), sort_keys=True).encode())
+    digest.update(f"{n_variants}:{seed}:v2".encode())
+    for path in files.paths:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:20]
+
+
+def enhance_files(
+    files: LabelledFiles,
+    params: PreprocessingParams,
+    n_variants: int = 1,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    workers: int = 2,
+    desc: str = "preprocess",
+) -> EnhancedImages:
+    """Run the shared chain over every file once (plus simulated uploads), reporting bad files."""
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"{desc}-{_cache_key(files, params, n_variants, seed)}.npz"
+        if cache_file.exists():
+            cached = np.load(cache_file, allow_pickle=False)
+            keep = cached["keep"]
+            skipped = [
+                (files.paths[i], str(r)) for i, r in zip(cached["bad"], cached["why"], strict=True)
+            ]
+            log.info("%s: loaded %d cached images from %s", desc, int(keep.size), cache_file)
+            return EnhancedImages(
+                cached["images"],
+                np.asarray(files.labels)[keep],
+                [files.paths[i] for i in keep],
+                skipped,
+            )
+    jobs = [(str(p), params, n_variants, seed * 1_000_003 + i) for i, p in enumerate(files.paths)]
+    results: list[tuple[np.ndarray | None, str]] = []
+    if workers > 1 and len(jobs) > 8:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(
+                tqdm(pool.map(_enhance_one, jobs, chunksize=16), total=len(jobs), desc=desc)
+            )
+    else:
+        results = [_enhance_one(job) for job in tqdm(jobs, desc=desc)]
+    keep = [i for i, (img, _) in enumerate(results) if img is not None]
+    bad = [i for i, (img, _) in enumerate(results) if img is None]
+    for i in bad:
+        log.warning("skipped unreadable image %s (%s)", files.paths[i], results[i][1])
+    size = params.image_size
+    images = (
+        np.stack([results[i][0] for i in keep])
+        if keep
+        else np.zeros((0, n_variants, size, size), np.uint8)
+    )
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            cache_file,
+            images=images,
+            keep=np.asarray(keep, dtype=np.int64),
+            bad=np.asarray(bad, dtype=np.int64),
+            why=np.asarray([results[i][1] for i in bad], dtype=str),
+        )
+    return EnhancedImages(
+        images,
+        np.asarray(files.labels, dtype=np.int64)[keep],
+        [files.paths[i] for i in keep],
+        [(files.paths[i], results[i][1]) for i in bad],
+    )

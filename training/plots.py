@@ -1,0 +1,94 @@
+"""PNG plots of a training run and an evaluation: curves, ROC, confusion matrix, histograms."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_curve
+
+from training.data import CLASS_NAMES
+
+
+def plot_training_curves(log_csv: Path, out_png: Path) -> bool:
+    """Loss and AUC per epoch, training vs validation; False if there is no log."""
+    if not Path(log_csv).is_file():
+        return False
+    with open(log_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return False
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for ax, key, title in (
+        (axes[0], "loss", "binary cross-entropy"),
+        (axes[1], "auc", "ROC AUC"),
+        (axes[2], "learning_rate", "learning rate"),
+    ):
+        if key in rows[0]:
+            ax.plot(epochs, [float(r[key]) for r in rows], "o-", label="train")
+        if f"val_{key}" in rows[0]:
+            ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], "s-", label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if key == "learning_rate":
+            ax.set_yscale("log")
+        else:
+            ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_roc(labels: np.ndarray, probs: np.ndarray, threshold: float, auc: float, out_png: Path):
+    fpr, tpr, _ = roc_curve(labels, probs)
+    predicted = probs >= threshold
+    op_tpr = float(np.mean(predicted[labels == 1])) if np.any(labels == 1) else np.nan
+    op_fpr = float(np.mean(predicted[labels == 0])) if np.any(labels == 0) else np.nan
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    ax.plot(fpr, tpr, lw=2, label=f"ROC (AUC {auc:.3f})")
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    ax.plot(op_fpr, op_tpr, "o", color="crimson", label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("1 - specificity (false positive rate)")
+    ax.set_ylabel("sensitivity (true positive rate)")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion(matrix: list[list[int]], threshold: float, out_png: Path) -> None:
+    cm = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(4.4, 4))
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), value in np.ndenumerate(cm):
+        colour = "white" if value > cm.max() / 2 else "black"
+        ax.text(j, i, str(value), ha="center", va="center", fontsize=14, color=colour)
+    ax.set_xticks([0, 1], [f"pred {c}" for c in CLASS_NAMES])
+    ax.set_yticks([0, 1], [f"true {c}" for c in CLASS_NAMES])
+    ax.set_title(f"confusion matrix at {threshold:.3f}")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def plot_histograms(labels: np.ndarray, probs: np.ndarray, threshold: float, out_png: Path):
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    bins = np.linspace(0, 1, 41)
+    for label, name in enumerate(CLASS_NAMES):
+        ax.hist(probs[labels == label], bins=bins, alpha=0.6, label=f"true {name}")
+    ax.axvline(threshold, color="crimson", ls="--", label=f"threshold {threshold:.3f}")
+    ax.set_xlabel("P(PNEUMONIA)")
+    ax.set_ylabel("images")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
