@@ -24,7 +24,9 @@ def collect_images(paths: list[str]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                sorted(
+                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                )
             )
         elif path.is_file():
             found.append(path)
@@ -64,11 +66,19 @@ def predict_command(args: argparse.Namespace) -> int:
                 writer.writerow([str(path), "", "", "", predictor.bundle.version, str(exc)])
                 continue
             writer.writerow(
-                [str(path), f"{result.probability:.6f}", result.label, f"{result.threshold:.6f}",
-                 predictor.bundle.version, ""]
+                [
+                    str(path),
+                    f"{result.probability:.6f}",
+                    result.label,
+                    f"{result.threshold:.6f}",
+                    predictor.bundle.version,
+                    "",
+                ]
             )
             if heatmap_dir is not None and result.overlay is not None:
-                cv2.imwrite(str(heatmap_dir / f"{index:05d}_{path.stem}_gradcam.png"), result.overlay)
+                cv2.imwrite(
+                    str(heatmap_dir / f"{index:05d}_{path.stem}_gradcam.png"), result.overlay
+                )
     print(f"scored {len(files) - failures} of {len(files)} files -> {args.out}", file=sys.stderr)
     if failures:
         print(f"{failures} files could not be read; see the error column", file=sys.stderr)

@@ -76,9 +76,10 @@ class Predictor:
         probability = float(self.bundle.predict(tensor[np.newaxis])[0])
         t3 = time.perf_counter()
         label = LABELS[int(probability >= self.threshold)]
-        result = Prediction(
-            probability, label, self.threshold, header.format, header.width, header.height
-        )
+        width, height = header.width, header.height
+        if (gray.shape[1] > gray.shape[0]) != (width > height) and width != height:
+            width, height = height, width  # EXIF orientation turned the picture
+        result = Prediction(probability, label, self.threshold, header.format, width, height)
         timings = {"decode": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2}
         if heatmap:
             if self.gradcam is None:

@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+        upload_limit=settings.max_upload_bytes,
     )
     app.add_middleware(RequestLogMiddleware)
     return app

@@ -13,14 +13,19 @@ import time
 import uuid
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 log = logging.getLogger("app.access")
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` mid-body; an HTTPException so FastAPI's form parsing passes it on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the upload is over the limit of {limit} bytes")
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any], headers=()) -> None:
@@ -43,15 +48,16 @@ async def _send_json(send: Any, status: int, body: dict[str, Any], headers=()) -
 class BodySizeLimitMiddleware:
     """413 for request bodies over `max_body_bytes`, checked while streaming."""
 
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, max_body_bytes: int, upload_limit: int | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.upload_limit = upload_limit or max_body_bytes  # the number users configured
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = f"the upload is over the limit of {self.max_body_bytes} bytes"
+        detail = f"the upload is over the limit of {self.upload_limit} bytes"
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
@@ -66,7 +72,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.upload_limit)
             return message
 
         async def tracking_send(message: Message) -> None:

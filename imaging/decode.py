@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 
 SUPPORTED_FORMATS = ("JPEG", "PNG")
+# Below this many pixels on a side a picture cannot be a chest X-ray (1x1 pixels, 4000x2 strips).
+MIN_IMAGE_SIDE = 32
 
 # Pillow's own bomb guard would fire before ours; we enforce our limit explicitly instead.
 Image.MAX_IMAGE_PIXELS = None
@@ -39,6 +41,10 @@ class UnsupportedImageError(ImageError):
 
 class CorruptImageError(ImageError):
     """The bytes claim a supported format but do not decode (HTTP 400)."""
+
+
+class ImageTooSmallError(ImageError):
+    """Too few pixels on a side to be an X-ray (HTTP 400)."""
 
 
 class ImageTooLargeError(ImageError):
@@ -79,8 +85,11 @@ def probe_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
             f"{header.format or 'this'} images are not supported; send one of: "
             f"{', '.join(SUPPORTED_FORMATS)}"
         )
-    if header.width < 1 or header.height < 1:
-        raise CorruptImageError(f"the image claims an empty size {header.width}x{header.height}")
+    if min(header.width, header.height) < MIN_IMAGE_SIDE:
+        raise ImageTooSmallError(
+            f"the image is {header.width}x{header.height} pixels; a chest X-ray needs at least "
+            f"{MIN_IMAGE_SIDE} on each side"
+        )
     if max_pixels is not None and header.pixels > max_pixels:
         raise ImageTooLargeError(
             f"the image has {header.width}x{header.height} = {header.pixels} pixels, "
@@ -108,11 +117,14 @@ def decode_grayscale(data: bytes, header: ImageHeader, min_side: int = 0) -> np.
     """
     buf = np.frombuffer(data, dtype=np.uint8)
     factor = jpeg_reduction_factor(header, min_side) if min_side > 0 else 1
-    if header.format == "JPEG":
-        image = cv2.imdecode(buf, _REDUCED_JPEG_FLAGS[factor])
-    else:
-        # ANYDEPTH keeps 16-bit samples so they are scaled, not truncated, to 8 bits below.
-        image = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    try:
+        if header.format == "JPEG":
+            image = cv2.imdecode(buf, _REDUCED_JPEG_FLAGS[factor])
+        else:
+            # ANYDEPTH keeps 16-bit samples so they are scaled, not truncated, to 8 bits below.
+            image = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as exc:
+        raise CorruptImageError(f"the {header.format} data cannot be decoded") from exc
     if image is None or image.size == 0:
         raise CorruptImageError(f"the {header.format} data is truncated or corrupt")
     if image.ndim == 3:  # defensive: some codecs ignore the grayscale flag

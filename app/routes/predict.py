@@ -8,7 +8,13 @@ from fastapi import APIRouter, File, Header, HTTPException, Query, Request, Uplo
 from starlette.concurrency import run_in_threadpool
 
 from app.schemas import ImageInfo, PredictionResponse, error_responses
-from imaging import CorruptImageError, ImageTooLargeError, UnsupportedImageError
+from imaging import (
+    CorruptImageError,
+    ImageError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    UnsupportedImageError,
+)
 
 router = APIRouter(tags=["prediction"])
 
@@ -16,6 +22,7 @@ _STATUS_FOR_ERROR = {
     ImageTooLargeError: 413,
     UnsupportedImageError: 415,
     CorruptImageError: 400,
+    ImageTooSmallError: 400,
 }
 
 
@@ -54,8 +61,8 @@ async def predict(
     want_heatmap = state.settings.heatmap_default if heatmap is None else heatmap
     try:
         result = await run_in_threadpool(state.predictor.predict, data, want_heatmap)
-    except (ImageTooLargeError, UnsupportedImageError, CorruptImageError) as exc:
-        raise HTTPException(_STATUS_FOR_ERROR[type(exc)], str(exc)) from exc
+    except ImageError as exc:
+        raise HTTPException(_STATUS_FOR_ERROR.get(type(exc), 400), str(exc)) from exc
     return PredictionResponse(
         probability=result.probability,
         label=result.label,

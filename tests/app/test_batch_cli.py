@@ -16,8 +16,19 @@ def test_batch_predict_writes_one_row_per_file(tmp_path, sample_files, shipped_b
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     out = tmp_path / "results.csv"
     heatmaps = tmp_path / "heatmaps"
-    code = main(["predict", str(folder), str(sample_files[-1]), "--out", str(out),
-                 "--heatmaps", str(heatmaps), "--model", str(shipped_bundle_dir)])
+    code = main(
+        [
+            "predict",
+            str(folder),
+            str(sample_files[-1]),
+            "--out",
+            str(out),
+            "--heatmaps",
+            str(heatmaps),
+            "--model",
+            str(shipped_bundle_dir),
+        ]
+    )
     assert code == 0
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 5

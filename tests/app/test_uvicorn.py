@@ -24,8 +24,17 @@ def server(shipped_bundle_dir):
     port = free_port()
     env = {**os.environ, "MODEL_DIR": str(shipped_bundle_dir), "LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -57,8 +66,12 @@ def test_real_server_predicts_and_refuses(server, synthetic_xray):
     assert ok.status_code == 200 and ok.json()["heatmap"]
     bad = httpx.post(f"{base}/predict", files={"file": ("x.jpg", b"%PDF-1.7")}, timeout=30)
     assert bad.status_code == 415
-    none = httpx.post(f"{base}/predict", params={"heatmap": "false"},
-                      files={"file": ("x.png", synthetic_xray)}, timeout=30)
+    none = httpx.post(
+        f"{base}/predict",
+        params={"heatmap": "false"},
+        files={"file": ("x.png", synthetic_xray)},
+        timeout=30,
+    )
     assert none.json()["heatmap"] is None
 
 
@@ -71,7 +84,9 @@ def test_sigterm_finishes_the_request_in_flight(server, synthetic_xray):
         result = {}
 
         def slow_request():
-            result["response"] = http.post(f"{base}/predict", files={"file": ("x.png", synthetic_xray)})
+            result["response"] = http.post(
+                f"{base}/predict", files={"file": ("x.png", synthetic_xray)}
+            )
 
         thread = threading.Thread(target=slow_request)
         thread.start()

@@ -72,7 +72,7 @@ def test_truncated_jpeg_is_corrupt():
 
 
 def test_sixteen_bit_png_is_scaled_not_clipped():
-    wide = (np.linspace(0, 65535, 64).astype(np.uint16))[np.newaxis].repeat(8, axis=0)
+    wide = (np.linspace(0, 65535, 64).astype(np.uint16))[np.newaxis].repeat(64, axis=0)
     ok, png = cv2.imencode(".png", wide)
     assert ok
     gray = decode_grayscale(png.tobytes(), probe_image(png.tobytes()))

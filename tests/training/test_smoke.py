@@ -44,3 +44,28 @@ def test_train_export_evaluate_and_reload(small_kaggle, tmp_path):
     bundle = ModelBundle.load(bundle_dir)  # the card update kept the hashes valid
     assert "dev_test" in bundle.card["metrics"]
     assert bundle.keras_model().count_params() > 500_000
+
+
+@pytest.mark.slow
+def test_export_command_rebuilds_a_bundle_from_a_checkpoint(small_kaggle, tmp_path):
+    from training.__main__ import main
+
+    first = tmp_path / "first"
+    settings = TrainSettings(epochs=1, batch_size=10, upload_variants=1, val_fraction=0.35)
+    train(small_kaggle, first, settings, run_dir=tmp_path / "run", cache_dir=tmp_path / "c")
+    main(
+        [
+            "export",
+            "--keras",
+            str(first / "model.keras"),
+            "--out",
+            str(tmp_path / "again"),
+            "--card",
+            str(first / "model_card.json"),
+            "--data-dir",
+            str(small_kaggle),
+        ]
+    )
+    again = ModelBundle.load(tmp_path / "again")
+    assert again.threshold == ModelBundle.load(first).threshold
+    assert again.card["onnx"]["parity"]["max_abs_diff"] <= 1e-5

@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: `builder` installs into a virtual environment; `runtime` (the default, last stage)
+# holds only that environment, the service code and the shipped model, run by a non-root user.
+# `train` is a separate target for the compose file's train profile.
+
+FROM python:3.11-slim-bookworm AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python3 -m venv /opt/venv
+COPY pyproject.toml constraints.txt README.md ./
+COPY imaging ./imaging
+COPY app ./app
+RUN /opt/venv/bin/pip install -c constraints.txt ".[serve]" \
+ && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
+ && find /opt/venv -name 'tests' -path '*site-packages/*' -type d -prune -exec rm -rf {} + \
+ && rm -rf /opt/venv/lib/python3.11/site-packages/pip /opt/venv/lib/python3.11/site-packages/setuptools
+
+FROM python:3.11-slim-bookworm AS train
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
+WORKDIR /src
+RUN python3 -m venv /opt/venv
+COPY pyproject.toml constraints.txt README.md ./
+COPY imaging ./imaging
+COPY app ./app
+COPY training ./training
+RUN /opt/venv/bin/pip install -c constraints.txt ".[train]"
+# A batch job that writes into bind-mounted folders: it runs as whoever `--user` says (root if
+# unset), so the files it writes can belong to you (`docker compose run --user "$(id -u)" ...`).
+WORKDIR /work
+ENV PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp/matplotlib TF_CPP_MIN_LOG_LEVEL=2
+ENTRYPOINT ["python3", "-m", "training"]
+CMD ["--help"]
+
+FROM python:3.11-slim-bookworm AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    MODEL_DIR=/app/models/default \
+    HOST=0.0.0.0 \
+    PORT=8000
+COPY --from=builder /opt/venv /opt/venv
+# The model belongs to root and is read-only; the service user can read it, not change it.
+COPY --chmod=0444 models/default /app/models/default
+RUN chmod 0555 /app/models /app/models/default \
+ && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin cxr
+USER 10001
+WORKDIR /app
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python3", "-c", "import os, sys, urllib.request as u; sys.exit(0 if u.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=4).status == 200 else 1)"]
+CMD ["sh", "-c", "exec uvicorn app.main:app --host \"$HOST\" --port \"$PORT\" --no-access-log --timeout-graceful-shutdown 20"]

@@ -1,0 +1,80 @@
+"""Helpers shared by the benchmark scripts: sample images, statistics, writing results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def data_root() -> Path:
+    env = os.environ.get("CXR_DATA_DIR")
+    if env:
+        path = Path(env)
+        return path.parent if path.name == "chest_xray" else path
+    return REPO.parent / "shared" / "data"
+
+
+def sample_uploads() -> dict[str, bytes]:
+    """The full-resolution samples, plus a ~2000 px and a ~1.5 MP JPEG made from the largest."""
+    samples_dir = data_root() / "samples"
+    if not samples_dir.is_dir():
+        raise SystemExit(f"benchmarks need sample X-rays in {samples_dir} (or set CXR_DATA_DIR)")
+    uploads = {p.name: p.read_bytes() for p in sorted(samples_dir.iterdir()) if p.is_file()}
+    largest = max(uploads.values(), key=lambda b: cv2.imdecode(np.frombuffer(b, np.uint8), 0).size)
+    gray = cv2.imdecode(np.frombuffer(largest, np.uint8), cv2.IMREAD_GRAYSCALE)
+    for name, (w, h) in {
+        "synthetic_2000px.jpg": (2000, 1600),
+        "synthetic_1.5MP.jpg": (1414, 1060),
+    }.items():
+        big = cv2.resize(gray, (w, h), interpolation=cv2.INTER_CUBIC)
+        uploads[name] = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    return uploads
+
+
+def summarize_ms(seconds: list[float]) -> dict[str, float]:
+    ms = np.asarray(seconds) * 1000
+    return {
+        "n": int(ms.size),
+        "median_ms": round(float(np.median(ms)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "mean_ms": round(float(statistics.fmean(ms)), 3),
+    }
+
+
+def time_calls(fn, repeats: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def write_result(name: str, result: dict[str, Any], markdown: str) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print(markdown)

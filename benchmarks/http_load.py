@@ -1,0 +1,181 @@
+"""End to end over HTTP against a real uvicorn on loopback: latency, throughput, errors, memory,
+and seconds from process start to a ready /health. Every phase is bounded in time.
+
+    python -m benchmarks.http_load [--seconds 10] [--workers 1] [--concurrency 1 4 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+
+from app.settings import DEFAULT_MODEL_DIR
+from benchmarks.common import REPO, machine, sample_uploads, summarize_ms, write_result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tree_rss_mb(proc: psutil.Process) -> float:
+    procs = [proc, *proc.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+
+
+def start_server(model_dir: str, workers: int, env_extra: dict[str, str]):
+    port = free_port()
+    env = {**os.environ, "MODEL_DIR": model_dir, "LOG_LEVEL": "WARNING", **env_extra}
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--workers",
+        str(workers),
+    ]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = started + 120
+    while time.perf_counter() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("the server did not become ready within 120 s")
+
+
+async def load(
+    base: str, data: bytes, heatmap: bool, concurrency: int, seconds: float, max_requests: int
+) -> dict:
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    transport_errors = 0
+    params = {"heatmap": "true" if heatmap else "false"}
+    deadline = time.perf_counter() + seconds
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal sent, transport_errors
+            while time.perf_counter() < deadline and sent < max_requests:
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/predict", params=params, files={"file": ("xray.jpg", data, "image/jpeg")}
+                    )
+                    statuses[str(response.status_code)] = (
+                        statuses.get(str(response.status_code), 0) + 1
+                    )
+                except httpx.TransportError:
+                    transport_errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+
+        t_start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t_start
+    ok = statuses.get("200", 0)
+    return {
+        "heatmap": heatmap,
+        "concurrency": concurrency,
+        "requests": len(latencies) + transport_errors,
+        "ok": ok,
+        "errors": len(latencies) + transport_errors - ok,
+        "statuses": statuses,
+        "transport_errors": transport_errors,
+        "seconds": round(elapsed, 2),
+        "requests_per_s": round(ok / elapsed, 1),
+        **{k: v for k, v in summarize_ms(latencies).items() if k != "n"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--seconds", type=float, default=10.0, help="per load phase")
+    parser.add_argument("--max-requests", type=int, default=5000, help="per load phase")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--onnx-threads", default="1")
+    parser.add_argument("--name", default="http_load")
+    args = parser.parse_args()
+
+    upload = sample_uploads()["synthetic_1.5MP.jpg"]
+    proc, base, ready_s = start_server(
+        args.model, args.workers, {"ONNX_THREADS": args.onnx_threads}
+    )
+    ps = psutil.Process(proc.pid)
+    try:
+        time.sleep(1.0)
+        rss_idle = tree_rss_mb(ps)
+        phases = []
+        for heatmap in (False, True):
+            for concurrency in args.concurrency:
+                phases.append(
+                    asyncio.run(
+                        load(base, upload, heatmap, concurrency, args.seconds, args.max_requests)
+                    )
+                )
+        rss_after = tree_rss_mb(ps)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+    result = {
+        "machine": machine(),
+        "upload": f"1414x1060 JPEG ({len(upload)} bytes)",
+        "uvicorn_workers": args.workers,
+        "onnx_threads": int(args.onnx_threads),
+        "seconds_to_ready_health": round(ready_s, 2),
+        "rss_idle_mb": round(rss_idle, 1),
+        "rss_after_load_mb": round(rss_after, 1),
+        "phases": phases,
+    }
+    rows = [
+        f"uvicorn workers: {args.workers}; upload: {result['upload']}; client and server share "
+        f"this {os.cpu_count()}-core machine.",
+        "",
+        "| heatmap | concurrency | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rows += [
+        f"| {p['heatmap']} | {p['concurrency']} | {p['requests']} | {p['errors']} | "
+        f"{p['requests_per_s']} | {p['median_ms']:.1f} | {p['p95_ms']:.1f} | {p['p99_ms']:.1f} |"
+        for p in phases
+    ]
+    rows += [
+        "",
+        f"Start to ready `/health`: {ready_s:.2f} s. RSS (all server processes): idle "
+        f"{rss_idle:.0f} MB, after load {rss_after:.0f} MB.",
+    ]
+    write_result(args.name, result, "\n".join(rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
