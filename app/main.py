@@ -37,11 +37,10 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    state = ServiceState(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = ServiceState(settings)
-        app.state.service = state
         if load_in_background:
             threading.Thread(target=state.load, name="model-loader", daemon=True).start()
         else:
@@ -54,6 +53,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.service = state
     app.include_router(predict.router)
     app.include_router(health.router)
     app.include_router(model.router)

@@ -82,7 +82,8 @@ def evaluate(
     bundle = ModelBundle.load(bundle_dir)
     out_dir = Path(out_dir or Path(bundle_dir) / "evaluation")
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = list_split(Path(data_dir), split)
+    data_dir = Path(data_dir)
+    files = list_split(data_dir, split)
     if len(files) == 0:
         raise FileNotFoundError(f"no images under {data_dir}/{split}/{{NORMAL,PNEUMONIA}}")
 
@@ -104,7 +105,8 @@ def evaluate(
         writer.writerow(["file", "true_label", "probability", "predicted_label"])
         for path, label, prob in zip(paths, labels, probs, strict=True):
             predicted = CLASS_NAMES[int(prob >= threshold)]
-            writer.writerow([str(path), CLASS_NAMES[label], f"{prob:.6f}", predicted])
+            shown = path.relative_to(data_dir) if path.is_relative_to(data_dir) else path
+            writer.writerow([str(shown), CLASS_NAMES[label], f"{prob:.6f}", predicted])
 
     if robustness:
         big_probs, big_kept, _ = score_files(

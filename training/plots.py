@@ -24,12 +24,17 @@ def plot_training_curves(log_csv: Path, out_png: Path) -> bool:
     if not rows:
         return False
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, key, title in (
-        (axes[0], "loss", "binary cross-entropy"),
-        (axes[1], "auc", "ROC AUC"),
-        (axes[2], "learning_rate", "learning rate"),
-    ):
+    panels = [
+        (key, title)
+        for key, title in (
+            ("loss", "binary cross-entropy"),
+            ("auc", "ROC AUC"),
+            ("learning_rate", "learning rate"),
+        )
+        if key in rows[0] or f"val_{key}" in rows[0]
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
+    for ax, (key, title) in zip(axes[0], panels, strict=True):
         if key in rows[0]:
             ax.plot(epochs, [float(r[key]) for r in rows], "o-", label="train")
         if f"val_{key}" in rows[0]:

@@ -128,7 +128,6 @@ def train(
         keras.callbacks.ModelCheckpoint(
             best_path, monitor="val_auc", mode="max", save_best_only=True
         ),
-        keras.callbacks.CSVLogger(str(run_dir / "training_log.csv")),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
         keras.callbacks.ReduceLROnPlateau(
             monitor="val_auc", mode="max", factor=0.5, patience=settings.lr_patience, min_lr=1e-5
@@ -139,6 +138,8 @@ def train(
             patience=settings.early_stop_patience,
             restore_best_weights=True,
         ),
+        # Last, so that the learning rate ReduceLROnPlateau puts in the logs is written too.
+        keras.callbacks.CSVLogger(str(run_dir / "training_log.csv")),
     ]
     started = time.perf_counter()
     history = model.fit(

@@ -1,0 +1,117 @@
+"""Reliability under load: concurrency 32 for at least 60 s against a real uvicorn on loopback,
+mixed traffic (valid uploads with and without heatmap, and bad uploads), counting 5xx and dropped
+connections, and comparing server RSS after 500 and after 5,000 requests. Bounded: it stops at
+--max-seconds whatever happens.
+
+    python -m benchmarks.soak [--concurrency 32] [--min-seconds 60] [--requests 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import httpx
+import psutil
+
+from app.settings import DEFAULT_MODEL_DIR
+from benchmarks.common import machine, sample_uploads, summarize_ms, write_result
+from benchmarks.http_load import start_server, tree_rss_mb
+
+BAD_UPLOADS = [b"", b"%PDF-1.7 not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64]
+
+
+async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dict:
+    uploads = list(sample_uploads().values())
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    dropped = 0
+    sent = 0
+    rss_at: dict[int, float] = {}
+    started = time.perf_counter()
+    hard_stop = started + args.max_seconds
+    limits = httpx.Limits(max_connections=args.concurrency)
+
+    def done() -> bool:
+        now = time.perf_counter()
+        enough = now - started >= args.min_seconds and sent >= args.requests
+        return enough or now >= hard_stop
+
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal sent, dropped
+            while not done():
+                n = sent
+                sent += 1
+                if n in (500, args.requests):
+                    rss_at[n] = tree_rss_mb(proc)
+                if n % 10 == 9:
+                    data, params = BAD_UPLOADS[n % len(BAD_UPLOADS)], {"heatmap": "false"}
+                else:
+                    data = uploads[n % len(uploads)]
+                    params = {"heatmap": "true" if n % 10 == 0 else "false"}
+                t0 = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/predict", params=params, files={"file": ("x.jpg", data)}
+                    )
+                except httpx.TransportError:
+                    dropped += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+                key = str(response.status_code)
+                statuses[key] = statuses.get(key, 0) + 1
+
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    elapsed = time.perf_counter() - started
+    server_errors = sum(v for k, v in statuses.items() if k.startswith("5"))
+    rss_500, rss_n = rss_at.get(500), rss_at.get(args.requests)
+    return {
+        "concurrency": args.concurrency,
+        "seconds": round(elapsed, 1),
+        "requests": sent,
+        "statuses": statuses,
+        "server_errors_5xx": server_errors,
+        "dropped_connections": dropped,
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "latency": summarize_ms(latencies),
+        "rss_mb_after_500": round(rss_500, 1) if rss_500 else None,
+        f"rss_mb_after_{args.requests}": round(rss_n, 1) if rss_n else None,
+        "rss_growth_mb": round(rss_n - rss_500, 1) if rss_500 and rss_n else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--min-seconds", type=float, default=60)
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--max-seconds", type=float, default=240)
+    args = parser.parse_args()
+    proc, base, ready_s = start_server(args.model, 1, {})
+    try:
+        result = asyncio.run(soak(base, psutil.Process(proc.pid), args))
+        result["server_alive_after"] = proc.poll() is None
+        result["health_after"] = httpx.get(f"{base}/health", timeout=5).status_code
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    result = {"machine": machine(), "seconds_to_ready": round(ready_s, 2), **result}
+    lat = result["latency"]
+    md = (
+        "| requests | seconds | req/s | statuses | 5xx | dropped | p50 ms | p99 ms | "
+        "RSS after 500 | RSS after 5000 | growth |\n"
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+        f"| {result['requests']} | {result['seconds']} | {result['requests_per_s']} | "
+        f"{result['statuses']} | {result['server_errors_5xx']} | {result['dropped_connections']} | "
+        f"{lat['median_ms']:.0f} | {lat['p99_ms']:.0f} | {result['rss_mb_after_500']} MB | "
+        f"{result.get(f'rss_mb_after_{args.requests}')} MB | {result['rss_growth_mb']} MB |\n"
+    )
+    write_result("soak", result, md)
+
+
+if __name__ == "__main__":
+    main()
