@@ -10,10 +10,13 @@ RUN python3 -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY imaging ./imaging
 COPY app ./app
+# Install the serve extra, then drop what serving never reads: caches, bundled tests, pip itself, and TensorFlow's C++
+# headers (~290 MB, only for building extensions).
 RUN /opt/venv/bin/pip install -c constraints.txt ".[serve]" \
  && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
  && find /opt/venv -name 'tests' -path '*site-packages/*' -type d -prune -exec rm -rf {} + \
- && rm -rf /opt/venv/lib/python3.11/site-packages/pip /opt/venv/lib/python3.11/site-packages/setuptools
+ && rm -rf /opt/venv/lib/python3.11/site-packages/pip /opt/venv/lib/python3.11/site-packages/setuptools \
+ && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include
 
 FROM python:3.11-slim-bookworm AS train
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= $(or $(CXR_DATA_DIR),../shared/data/chest_xray)
 
-.PHONY: serve test lint format train evaluate bench clean-venv
+.PHONY: serve test lint format train evaluate bench soak audit clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -39,8 +39,16 @@ train: $(VENV)/.installed
 evaluate: $(VENV)/.installed
 	$(PY) -m training evaluate --model models/default --data-dir $(DATA_DIR)
 
+## bench: stage timings, HTTP latency/throughput, memory, soak, training speed -> benchmarks/results/
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run
+
+soak: $(VENV)/.installed
+	$(PY) -m benchmarks.soak
+
+## audit: known vulnerabilities in the installed dependencies (needs PyPI's JSON API or OSV)
+audit: $(VENV)/.installed
+	$(VENV)/bin/pip-audit --progress-spinner off
 
 clean-venv:
 	rm -rf $(VENV)
