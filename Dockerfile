@@ -1,30 +1,27 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: `builder` installs into a virtual environment; `runtime` (the default, last stage)
-# holds only that environment, the service code and the shipped model, run by a non-root user.
+# Multi-stage: `source` holds the code; `builder` installs the serve extra into a venv; `runtime`
+# (the default, last stage) holds only that venv and the shipped model, run by a non-root user;
 # `train` is a separate target for the compose file's train profile.
 
-FROM python:3.11-slim-bookworm AS builder
+FROM python:3.11-slim-bookworm AS source
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY imaging ./imaging
 COPY app ./app
-# Install the serve extra, then drop what serving never reads: caches, bundled tests, pip itself, and TensorFlow's C++
-# headers (~290 MB, only for building extensions).
+
+FROM source AS builder
+# Install the serve extra, then drop what serving never reads: caches, bundled tests, pip itself,
+# and TensorFlow's C++ headers (~290 MB, only for building extensions).
 RUN /opt/venv/bin/pip install -c constraints.txt ".[serve]" \
  && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
  && find /opt/venv -name 'tests' -path '*site-packages/*' -type d -prune -exec rm -rf {} + \
  && rm -rf /opt/venv/lib/python3.11/site-packages/pip /opt/venv/lib/python3.11/site-packages/setuptools \
  && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include
 
-FROM python:3.11-slim-bookworm AS train
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
-WORKDIR /src
-RUN python3 -m venv /opt/venv
-COPY pyproject.toml constraints.txt README.md ./
-COPY imaging ./imaging
-COPY app ./app
+FROM source AS train
+ENV PYTHONUNBUFFERED=1
 COPY training ./training
 RUN /opt/venv/bin/pip install -c constraints.txt ".[train]"
 # A batch job that writes into bind-mounted folders: it runs as whoever `--user` says (root if

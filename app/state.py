@@ -33,6 +33,7 @@ class ServiceState:
                 max_image_pixels=self.settings.max_image_pixels,
                 heatmap_max_side=self.settings.heatmap_max_side,
                 tf_threads=self.settings.tf_threads,
+                load_gradcam=self.settings.gradcam_enabled,
             )
             log.info(
                 "model %s loaded from %s (threshold %.4f)",

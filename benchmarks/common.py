@@ -13,21 +13,15 @@ from typing import Any
 import cv2
 import numpy as np
 
+from training.data import shared_data_root
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def data_root() -> Path:
-    env = os.environ.get("CXR_DATA_DIR")
-    if env:
-        path = Path(env)
-        return path.parent if path.name == "chest_xray" else path
-    return REPO.parent / "shared" / "data"
-
-
 def sample_uploads() -> dict[str, bytes]:
     """The full-resolution samples, plus a ~2000 px and a ~1.5 MP JPEG made from the largest."""
-    samples_dir = data_root() / "samples"
+    samples_dir = shared_data_root() / "samples"
     if not samples_dir.is_dir():
         raise SystemExit(f"benchmarks need sample X-rays in {samples_dir} (or set CXR_DATA_DIR)")
     uploads = {p.name: p.read_bytes() for p in sorted(samples_dir.iterdir()) if p.is_file()}

@@ -13,13 +13,15 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2
+import keras
 import numpy as np
 
 from app.gradcam import GradCam
 from app.inference import Predictor
 from app.settings import DEFAULT_MODEL_DIR
-from benchmarks.common import REPO, data_root, write_result
+from benchmarks.common import REPO, write_result
 from imaging import preprocess_file
+from training.data import shared_data_root
 from training.model import GRADCAM_LAYER, build_cnn
 
 # The lungs and heart of a frontal chest film sit in roughly this central box (fractions of W, H).
@@ -41,9 +43,10 @@ def main() -> None:
     args = parser.parse_args()
     predictor = Predictor.from_directory(args.model)
     params = predictor.bundle.preprocessing
+    keras.utils.set_random_seed(0)  # the same random-weight control on every run
     random_cam = GradCam(build_cnn(params.image_size), GRADCAM_LAYER, params.image_size)
     rows, tiles = [], []
-    for path in sorted((data_root() / "samples").iterdir()):
+    for path in sorted((shared_data_root() / "samples").iterdir()):
         result = predictor.predict(path.read_bytes(), heatmap=True)
         tensor = preprocess_file(path, params)
         cam = predictor.gradcam(tensor, explain_pneumonia=result.label == "PNEUMONIA")

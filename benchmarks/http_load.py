@@ -9,60 +9,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
-import sys
 import time
 
 import httpx
 import psutil
 
 from app.settings import DEFAULT_MODEL_DIR
-from benchmarks.common import REPO, machine, sample_uploads, summarize_ms, write_result
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.common import machine, sample_uploads, summarize_ms, write_result
+from benchmarks.server import start_uvicorn
 
 
 def tree_rss_mb(proc: psutil.Process) -> float:
     procs = [proc, *proc.children(recursive=True)]
     return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
-
-
-def start_server(model_dir: str, workers: int, env_extra: dict[str, str]):
-    port = free_port()
-    env = {**os.environ, "MODEL_DIR": model_dir, "LOG_LEVEL": "WARNING", **env_extra}
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--workers",
-        str(workers),
-    ]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = started + 120
-    while time.perf_counter() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("the server did not become ready within 120 s")
 
 
 async def load(
@@ -121,18 +81,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--onnx-threads", default="1")
     parser.add_argument("--name", default="http_load")
+    parser.add_argument(
+        "--no-gradcam", action="store_true", help="serve with GRADCAM_ENABLED=false (no heatmaps)"
+    )
     args = parser.parse_args()
 
     upload = sample_uploads()["synthetic_1.5MP.jpg"]
-    proc, base, ready_s = start_server(
-        args.model, args.workers, {"ONNX_THREADS": args.onnx_threads}
-    )
+    env = {"MODEL_DIR": args.model, "ONNX_THREADS": args.onnx_threads}
+    if args.no_gradcam:
+        env["GRADCAM_ENABLED"] = "false"
+    proc, base, ready_s = start_uvicorn(env, workers=args.workers)
     ps = psutil.Process(proc.pid)
     try:
         time.sleep(1.0)
         rss_idle = tree_rss_mb(ps)
         phases = []
-        for heatmap in (False, True):
+        for heatmap in (False,) if args.no_gradcam else (False, True):
             for concurrency in args.concurrency:
                 phases.append(
                     asyncio.run(
@@ -151,6 +115,7 @@ def main() -> None:
         "machine": machine(),
         "upload": f"1414x1060 JPEG ({len(upload)} bytes)",
         "uvicorn_workers": args.workers,
+        "gradcam_enabled": not args.no_gradcam,
         "onnx_threads": int(args.onnx_threads),
         "seconds_to_ready_health": round(ready_s, 2),
         "rss_idle_mb": round(rss_idle, 1),
@@ -158,7 +123,8 @@ def main() -> None:
         "phases": phases,
     }
     rows = [
-        f"uvicorn workers: {args.workers}; upload: {result['upload']}; client and server share "
+        f"uvicorn workers: {args.workers}; Grad-CAM {'off' if args.no_gradcam else 'on'}; "
+        f"upload: {result['upload']}; client and server share "
         f"this {os.cpu_count()}-core machine.",
         "",
         "| heatmap | concurrency | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",

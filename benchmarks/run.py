@@ -18,7 +18,13 @@ SCRIPTS = [
         "benchmarks.http_load",
         ["--workers", "2", "--name", "http_load_2workers"],
     ),
+    (
+        "HTTP end to end, GRADCAM_ENABLED=false",
+        "benchmarks.http_load",
+        ["--no-gradcam", "--name", "http_load_no_gradcam"],
+    ),
     ("Soak: concurrency 32, mixed traffic", "benchmarks.soak", []),
+    ("Grad-CAM sanity: mass in the thorax, random-weight control", "benchmarks.heatmaps", []),
     ("Training throughput", "benchmarks.training_speed", []),
 ]
 

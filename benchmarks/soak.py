@@ -17,7 +17,8 @@ import psutil
 
 from app.settings import DEFAULT_MODEL_DIR
 from benchmarks.common import machine, sample_uploads, summarize_ms, write_result
-from benchmarks.http_load import start_server, tree_rss_mb
+from benchmarks.http_load import tree_rss_mb
+from benchmarks.server import start_uvicorn
 
 BAD_UPLOADS = [b"", b"%PDF-1.7 not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64]
 
@@ -27,6 +28,7 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     dropped = 0
+    dropped_kinds: dict[str, int] = {}
     sent = 0
     rss_at: dict[int, float] = {}
     started = time.perf_counter()
@@ -57,8 +59,10 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
                     response = await client.post(
                         "/predict", params=params, files={"file": ("x.jpg", data)}
                     )
-                except httpx.TransportError:
+                except httpx.TransportError as exc:
                     dropped += 1
+                    kind = type(exc).__name__
+                    dropped_kinds[kind] = dropped_kinds.get(kind, 0) + 1
                     continue
                 latencies.append(time.perf_counter() - t0)
                 key = str(response.status_code)
@@ -75,6 +79,7 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
         "statuses": statuses,
         "server_errors_5xx": server_errors,
         "dropped_connections": dropped,
+        "dropped_by_kind": dropped_kinds,
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "latency": summarize_ms(latencies),
         "rss_mb_after_500": round(rss_500, 1) if rss_500 else None,
@@ -91,7 +96,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--max-seconds", type=float, default=240)
     args = parser.parse_args()
-    proc, base, ready_s = start_server(args.model, 1, {})
+    proc, base, ready_s = start_uvicorn({"MODEL_DIR": args.model})
     try:
         result = asyncio.run(soak(base, psutil.Process(proc.pid), args))
         result["server_alive_after"] = proc.poll() is None

@@ -13,9 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from benchmarks.common import data_root, machine, write_result
+from benchmarks.common import machine, write_result
 from imaging import PreprocessingParams
-from training.data import enhance_files, list_split
+from training.data import enhance_files, list_split, shared_data_root
 from training.model import build_cnn
 from training.train import TrainSettings, training_dataset
 
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     params = PreprocessingParams()
-    files = list_split(data_root() / "chest_xray", "train")
+    files = list_split(shared_data_root() / "chest_xray", "train")
     pick = np.random.default_rng(0).choice(len(files), args.images, replace=False)
     t0 = time.perf_counter()
     data = enhance_files(files.subset(np.sort(pick)), params, n_variants=3, workers=2)

@@ -5,27 +5,19 @@ Data-dependent tests read ../shared/data (or $CXR_DATA_DIR) and skip with the re
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+
+from training.data import shared_data_root
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BUNDLE = REPO / "models" / "default"
 
 
-def _data_root() -> Path:
-    env = os.environ.get("CXR_DATA_DIR")
-    if env:
-        path = Path(env)
-        # Accept either the shared data folder or the Kaggle-layout folder itself.
-        return path.parent if path.name == "chest_xray" else path
-    return REPO.parent / "shared" / "data"
-
-
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    root = _data_root()
+    root = shared_data_root()
     if not (root / "chest_xray").is_dir():
         pytest.skip(f"development data not found at {root} (set CXR_DATA_DIR to a Kaggle layout)")
     return root

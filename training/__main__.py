@@ -9,7 +9,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-DEFAULT_DATA = os.environ.get("CXR_DATA_DIR", "../shared/data/chest_xray")
+
+def _default_data_dir() -> str:
+    from training.data import shared_data_root
+
+    return str(shared_data_root() / "chest_xray")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -58,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train on a Kaggle-layout folder and export a bundle")
-    t.add_argument("--data-dir", default=DEFAULT_DATA, help="folder with train/ [val/] [test/]")
+    t.add_argument(
+        "--data-dir", default=_default_data_dir(), help="folder with train/ [val/] [test/]"
+    )
     t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=32, help="the seed used 10")
@@ -84,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="metrics, per-image CSV, plots and a report for a bundle")
     e.add_argument("--model", required=True, help="bundle folder")
-    e.add_argument("--data-dir", default=DEFAULT_DATA, help="Kaggle-layout folder")
+    e.add_argument("--data-dir", default=_default_data_dir(), help="Kaggle-layout folder")
     e.add_argument("--split", default="test", help="which split to score (default test)")
     e.add_argument("--out", default=None, help="report folder (default BUNDLE/evaluation)")
     e.add_argument(
@@ -98,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--card", required=True, help="an existing model_card.json to take settings from"
     )
-    x.add_argument("--data-dir", default=DEFAULT_DATA, help="images for the parity check")
+    x.add_argument("--data-dir", default=_default_data_dir(), help="images for the parity check")
     x.set_defaults(func=_export)
     return parser
 

@@ -58,7 +58,10 @@ async def predict(
     data = await file.read(limit + 1)
     if len(data) > limit:
         raise HTTPException(413, f"the upload is over the limit of {limit} bytes")
-    want_heatmap = state.settings.heatmap_default if heatmap is None else heatmap
+    gradcam = state.settings.gradcam_enabled
+    want_heatmap = (state.settings.heatmap_default and gradcam) if heatmap is None else heatmap
+    if want_heatmap and not gradcam:
+        raise HTTPException(400, "heatmaps are turned off on this server (GRADCAM_ENABLED=false)")
     try:
         result = await run_in_threadpool(state.predictor.predict, data, want_heatmap)
     except ImageError as exc:

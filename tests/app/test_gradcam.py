@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from app.gradcam import GradCam
@@ -12,6 +13,7 @@ from training.model import GRADCAM_LAYER, build_cnn
 def test_heatmap_changes_when_the_weights_are_random(client, sample_files):
     predictor = client.app.state.service.predictor
     params = predictor.bundle.preprocessing
+    keras.utils.set_random_seed(0)
     random_cam = GradCam(build_cnn(params.image_size), GRADCAM_LAYER, params.image_size)
     correlations = []
     for path in sample_files:

@@ -114,3 +114,12 @@ def test_bundle_card_and_served_model_agree(client, shipped_bundle_dir):
     assert body["version"] == ModelBundle.load(shipped_bundle_dir).version
     assert body["threshold"]["served_value"] == body["threshold"]["value"]
     assert np.isfinite(body["threshold"]["value"])
+
+
+def test_gradcam_can_be_turned_off(shipped_bundle_dir, synthetic_xray):
+    with make_client(model_dir=shipped_bundle_dir, gradcam_enabled=False) as light:
+        assert light.app.state.service.predictor.gradcam is None
+        plain = post(light, synthetic_xray)
+        assert plain.status_code == 200 and plain.json()["heatmap"] is None
+        refused = post(light, synthetic_xray, params={"heatmap": "true"})
+        assert refused.status_code == 400 and "GRADCAM_ENABLED" in refused.json()["detail"]

@@ -2,57 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.server import start_uvicorn
 
 
 @pytest.fixture(scope="module")
 def server(shipped_bundle_dir):
-    port = free_port()
-    env = {**os.environ, "MODEL_DIR": str(shipped_bundle_dir), "LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "app.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"uvicorn exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
-        time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("uvicorn did not become ready within 120 s")
+    proc, base, _ = start_uvicorn({"MODEL_DIR": str(shipped_bundle_dir)}, capture_output=True)
     yield base, proc
     if proc.poll() is None:
         proc.kill()

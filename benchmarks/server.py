@@ -1,0 +1,63 @@
+"""Start a real uvicorn process on a free loopback port and wait until /health says ready.
+
+Used by the HTTP benchmarks and by the tests that need a real server process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_uvicorn(
+    env_extra: dict[str, str],
+    workers: int = 1,
+    timeout: float = 120.0,
+    capture_output: bool = False,
+) -> tuple[subprocess.Popen, str, float]:
+    """(process, base URL, seconds from start to a 200 from /health); kills it on timeout."""
+    port = free_port()
+    env = {**os.environ, "LOG_LEVEL": "WARNING", **env_extra}
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--workers",
+        str(workers),
+    ]
+    output = subprocess.PIPE if capture_output else subprocess.DEVNULL
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - started < timeout:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return proc, base, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            log = proc.stdout.read().decode(errors="replace")[-2000:] if capture_output else ""
+            raise RuntimeError(f"uvicorn exited with status {proc.returncode} {log}")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"uvicorn did not become ready within {timeout:.0f} s")
