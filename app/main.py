@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from app.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
 from app.routes import health, model, predict
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
             state.load()
         yield
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works without internet
+    # access, as it must inside a hospital network.
+    app = FastAPIOffline(
         title="Chest X-ray pneumonia classifier",
         version="0.1.0",
         description=DESCRIPTION,

@@ -26,6 +26,7 @@ def _train(args: argparse.Namespace) -> None:
         val_fraction=args.val_fraction,
         upload_variants=args.upload_variants,
         early_stop_patience=args.patience,
+        lr_patience=args.lr_patience,
         seed=args.seed,
         limit_per_class=args.limit_per_class,
     )
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated full-resolution uploads cached per image (0 = none)",
     )
     t.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
+    t.add_argument(
+        "--lr-patience", type=int, default=3, help="epochs without progress before halving the LR"
+    )
     t.add_argument("--seed", type=int, default=42)
     t.add_argument("--limit-per-class", type=int, default=0, help="use only N images per class")
     t.add_argument("--run-dir", default=None, help="logs and checkpoints (default runs/<time>)")

@@ -79,3 +79,11 @@ def test_error_bodies_carry_no_paths_or_tracebacks(bundle_copy, synthetic_xray):
         for data in (b"", b"GIF89a" + b"\x00" * 20, synthetic_xray[:300]):
             text = service.post("/predict", files={"file": ("x.png", data)}).text
             assert "Traceback" not in text and "/work/" not in text and ".py" not in text
+
+
+def test_docs_page_needs_no_internet(client):
+    """Swagger UI's assets come from the service itself, not from a CDN."""
+    page = client.get("/docs").text
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+    script = page.split('src="', 1)[1].split('"', 1)[0]
+    assert script.startswith("/") and client.get(script).status_code == 200
