@@ -12,9 +12,9 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from imaging import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def collect_images(paths: list[str]) -> list[Path]:

@@ -43,7 +43,7 @@ def read_card(bundle_dir: Path) -> dict[str, Any]:
         card = json.loads(card_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"model card {card_path} is not valid JSON: {exc}") from exc
-    for key in ("version", "sha256", "input", "preprocessing", "threshold"):
+    for key in ("version", "sha256", "input", "preprocessing", "threshold", "labels"):
         if key not in card:
             raise BundleError(f"model card {card_path} has no '{key}' field")
     return card
@@ -81,6 +81,12 @@ class ModelBundle:
     @property
     def threshold(self) -> float:
         return float(self.card["threshold"]["value"])
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """(label for probability < threshold, label at or above it), as training named them."""
+        negative, positive = self.card["labels"]
+        return str(negative), str(positive)
 
     @property
     def input_name(self) -> str:

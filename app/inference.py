@@ -13,8 +13,6 @@ from app.gradcam import GradCam, configure_tensorflow
 from app.overlay import encode_png_base64, render_overlay
 from imaging import decode_upload, preprocess_grayscale
 
-LABELS = ("NORMAL", "PNEUMONIA")
-
 
 @dataclass
 class Prediction:
@@ -75,7 +73,7 @@ class Predictor:
         t2 = time.perf_counter()
         probability = float(self.bundle.predict(tensor[np.newaxis])[0])
         t3 = time.perf_counter()
-        label = LABELS[int(probability >= self.threshold)]
+        label = self.bundle.labels[int(probability >= self.threshold)]
         width, height = header.width, header.height
         if (gray.shape[1] > gray.shape[0]) != (width > height) and width != height:
             width, height = height, width  # EXIF orientation turned the picture

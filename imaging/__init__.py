@@ -5,6 +5,7 @@ and the trainer run exactly the same code (DESIGN.md). Its parameters travel in 
 """
 
 from imaging.decode import (
+    IMAGE_SUFFIXES,
     SUPPORTED_FORMATS,
     CorruptImageError,
     ImageError,
@@ -26,6 +27,7 @@ from imaging.preprocess import (
 )
 
 __all__ = [
+    "IMAGE_SUFFIXES",
     "SUPPORTED_FORMATS",
     "CorruptImageError",
     "ImageError",

@@ -17,6 +17,8 @@ import numpy as np
 from PIL import Image
 
 SUPPORTED_FORMATS = ("JPEG", "PNG")
+# File names a folder scan picks up (training data, batch scoring); uploads are judged by bytes.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 # Below this many pixels on a side a picture cannot be a chest X-ray (1x1 pixels, 4000x2 strips).
 MIN_IMAGE_SIDE = 32
 

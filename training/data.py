@@ -19,14 +19,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from imaging import ImageError, PreprocessingParams, enhance_bytes
+from imaging import IMAGE_SUFFIXES, ImageError, PreprocessingParams, enhance_bytes
 from training.upload_simulation import simulate_upload
 
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # label 0, label 1
 DATA_DIR_ENV = "CXR_DATA_DIR"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 SPLITS = ("train", "val", "test")
 
 

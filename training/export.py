@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from app.bundle import CARD_FILE, KERAS_FILE, ONNX_FILE, ModelBundle, sha256_file, write_card
 from imaging import PreprocessingParams
+from training.data import CLASS_NAMES
 from training.model import GRADCAM_LAYER, INPUT_NAME, OUTPUT_NAME
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def export_bundle(
             "range": [0.0, 1.0],
         },
         "output": {"name": OUTPUT_NAME, "meaning": "P(PNEUMONIA)"},
-        "labels": ["NORMAL", "PNEUMONIA"],
+        "labels": list(CLASS_NAMES),
         "gradcam_layer": GRADCAM_LAYER,
         "preprocessing": params.to_dict(),
         "threshold": threshold,
