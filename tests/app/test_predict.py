@@ -123,3 +123,17 @@ def test_gradcam_can_be_turned_off(shipped_bundle_dir, synthetic_xray):
         assert plain.status_code == 200 and plain.json()["heatmap"] is None
         refused = post(light, synthetic_xray, params={"heatmap": "true"})
         assert refused.status_code == 400 and "GRADCAM_ENABLED" in refused.json()["detail"]
+
+
+def test_cors_is_closed_unless_origins_are_configured(client, shipped_bundle_dir):
+    preflight = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    closed = client.options("/predict", headers=preflight)
+    assert "access-control-allow-origin" not in closed.headers
+    with make_client(model_dir=shipped_bundle_dir, cors_origins=["https://pacs.example"]) as open_:
+        allowed = open_.options(
+            "/predict",
+            headers={**preflight, "Origin": "https://pacs.example"},
+        )
+        assert allowed.headers["access-control-allow-origin"] == "https://pacs.example"
+        other = open_.options("/predict", headers=preflight)
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
