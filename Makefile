@@ -11,7 +11,7 @@ DATA_DIR ?= $(or $(CXR_DATA_DIR),../shared/data/chest_xray)
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip setuptools
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
