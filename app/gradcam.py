@@ -59,12 +59,10 @@ class GradCam:
 
     def __call__(self, image: np.ndarray, explain_pneumonia: bool = True) -> np.ndarray:
         """(S, S, 1) float32 model input -> 2-D float32 map in [0, 1]."""
-        sign = np.float32(1.0 if explain_pneumonia else -1.0)
-        cam, _ = self._heatmap(image[np.newaxis].astype(np.float32), sign)
-        return cam.numpy()
+        return self.with_probability(image, explain_pneumonia)[0]
 
     def with_probability(
-        self, image: np.ndarray, explain_pneumonia: bool
+        self, image: np.ndarray, explain_pneumonia: bool = True
     ) -> tuple[np.ndarray, float]:
         """The map and Keras's own probability for the same input (used to check ONNX parity)."""
         sign = np.float32(1.0 if explain_pneumonia else -1.0)

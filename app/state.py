@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.inference import Predictor
 from app.settings import Settings
@@ -17,7 +16,6 @@ class ServiceState:
     settings: Settings
     predictor: Predictor | None = None
     error: str | None = None
-    _loaded: threading.Event = field(default_factory=threading.Event)
 
     @property
     def ready(self) -> bool:
@@ -44,8 +42,3 @@ class ServiceState:
         except Exception as exc:
             self.error = f"the model is not loaded: {exc}"
             log.error(self.error)
-        finally:
-            self._loaded.set()
-
-    def wait_loaded(self, timeout: float | None = None) -> bool:
-        return self._loaded.wait(timeout)
