@@ -17,7 +17,8 @@ from benchmarks.common import machine, write_result
 from imaging import PreprocessingParams
 from training.data import enhance_files, list_split, shared_data_root
 from training.model import build_cnn
-from training.train import TrainSettings, training_dataset
+from training.settings import TrainSettings
+from training.train import training_dataset
 
 
 def main() -> None:

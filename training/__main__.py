@@ -7,7 +7,11 @@ import logging
 import os
 from pathlib import Path
 
+from training.settings import TrainSettings
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULTS = TrainSettings()
 
 
 def _default_data_dir() -> str:
@@ -17,7 +21,7 @@ def _default_data_dir() -> str:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from training.train import TrainSettings, train
+    from training.train import train
 
     settings = TrainSettings(
         epochs=args.epochs,
@@ -62,47 +66,70 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train on a Kaggle-layout folder and export a bundle")
+    t = sub.add_parser(
+        "train",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="train on a Kaggle-layout folder and export a bundle",
+    )
     t.add_argument(
         "--data-dir", default=_default_data_dir(), help="folder with train/ [val/] [test/]"
     )
     t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
-    t.add_argument("--epochs", type=int, default=30)
-    t.add_argument("--batch-size", type=int, default=32, help="the seed used 10")
-    t.add_argument("--learning-rate", type=float, default=1e-3)
+    t.add_argument(
+        "--epochs", type=int, default=DEFAULTS.epochs, help="at most; early stopping may end sooner"
+    )
+    t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="the seed used 10")
+    t.add_argument(
+        "--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Adam, initial"
+    )
     t.add_argument(
         "--val-fraction",
         type=float,
-        default=0.15,
+        default=DEFAULTS.val_fraction,
         help="share of train/ carved out for validation when val/ is missing or tiny",
     )
     t.add_argument(
         "--upload-variants",
         type=int,
-        default=2,
+        default=DEFAULTS.upload_variants,
         help="simulated full-resolution uploads cached per image (0 = none)",
     )
-    t.add_argument("--patience", type=int, default=8, help="early-stopping patience (epochs)")
     t.add_argument(
-        "--lr-patience", type=int, default=3, help="epochs without progress before halving the LR"
+        "--patience", type=int, default=DEFAULTS.early_stop_patience, help="early-stopping patience"
     )
-    t.add_argument("--seed", type=int, default=42)
+    t.add_argument(
+        "--lr-patience",
+        type=int,
+        default=DEFAULTS.lr_patience,
+        help="epochs without progress before halving the LR",
+    )
+    t.add_argument(
+        "--seed", type=int, default=DEFAULTS.seed, help="split, augmentation and initial weights"
+    )
     t.add_argument("--limit-per-class", type=int, default=0, help="use only N images per class")
-    t.add_argument("--run-dir", default=None, help="logs and checkpoints (default runs/<time>)")
+    t.add_argument("--run-dir", default=None, help="logs and checkpoints (runs/<time> when not given)")
     t.add_argument("--cache-dir", default="runs/cache", help="preprocessed-image cache")
     t.set_defaults(func=_train)
 
-    e = sub.add_parser("evaluate", help="metrics, per-image CSV, plots and a report for a bundle")
+    e = sub.add_parser(
+        "evaluate",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="metrics, per-image CSV, plots and a report for a bundle",
+    )
     e.add_argument("--model", required=True, help="bundle folder")
     e.add_argument("--data-dir", default=_default_data_dir(), help="Kaggle-layout folder")
     e.add_argument("--split", default="test", help="which split to score (default test)")
-    e.add_argument("--out", default=None, help="report folder (default BUNDLE/evaluation)")
+    e.add_argument("--out", default=None, help="report folder (BUNDLE/evaluation when not given)")
     e.add_argument(
         "--update-card", action="store_true", help="write the metrics into the bundle's model card"
     )
     e.set_defaults(func=_evaluate)
 
-    x = sub.add_parser("export", help="re-export a .keras model to a bundle (ONNX + card)")
+    x = sub.add_parser(
+        "export",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="re-export a .keras model to a bundle (ONNX + card)",
+    )
     x.add_argument("--keras", required=True, help="a .keras file (e.g. runs/<time>/best.keras)")
     x.add_argument("--out", required=True, help="bundle folder to write")
     x.add_argument(

@@ -7,7 +7,7 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -19,26 +19,9 @@ from training.data import EnhancedImages, enhance_files, load_splits
 from training.export import export_bundle, keras_probabilities
 from training.metrics import classification_metrics, youden_threshold
 from training.model import build_augmenter, build_cnn
+from training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainSettings:
-    """Every training knob; recorded in the model card."""
-
-    epochs: int = 30
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    val_fraction: float = 0.15
-    upload_variants: int = 2  # simulated uploads cached per image, beside the file as it is
-    early_stop_patience: int = 8
-    lr_patience: int = 3
-    rotation_degrees: float = 10.0
-    zoom: float = 0.1
-    shift: float = 0.1
-    seed: int = 42
-    limit_per_class: int = 0  # 0 = all; small values make smoke runs
 
 
 def to_unit_float(images: tf.Tensor, params: PreprocessingParams) -> tf.Tensor:

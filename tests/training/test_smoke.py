@@ -8,7 +8,8 @@ import pytest
 
 from app.bundle import ModelBundle
 from training.evaluate import evaluate
-from training.train import TrainSettings, train
+from training.settings import TrainSettings
+from training.train import train
 
 
 @pytest.mark.slow
