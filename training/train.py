@@ -130,6 +130,7 @@ def train(
         validation_data=(val_x, val_y.astype(np.float32)),
         epochs=settings.epochs,
         class_weight=class_weights(train_data.labels),
+        shuffle=False,  # the dataset reshuffles itself every epoch
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
