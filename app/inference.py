@@ -23,6 +23,7 @@ class Prediction:
     width: int
     height: int
     heatmap_png_base64: str | None = None
+    heatmap_empty: bool | None = None
     overlay: np.ndarray | None = field(default=None, repr=False)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -82,7 +83,9 @@ class Predictor:
         if heatmap:
             if self.gradcam is None:
                 raise RuntimeError("this predictor was created without Grad-CAM")
-            cam = self.gradcam(tensor, explain_pneumonia=label == "PNEUMONIA")
+            cam = self.gradcam(tensor, explain_pneumonia=label == self.bundle.labels[1])
+            # Grad-CAM can find no region that raises the label's score at this layer: say so.
+            result.heatmap_empty = bool(cam.max() < 1e-6)
             t4 = time.perf_counter()
             result.overlay = render_overlay(gray, cam, self.heatmap_max_side)
             t5 = time.perf_counter()

@@ -29,6 +29,14 @@ class PredictionResponse(BaseModel):
         ),
         examples=[None],
     )
+    heatmap_empty: bool | None = Field(
+        None,
+        description=(
+            "true when Grad-CAM found no region that raises the label's score (the overlay then "
+            "shows the X-ray without colour); null when no heatmap was made."
+        ),
+        examples=[False],
+    )
     model_version: str = Field(examples=["2026.11.22-1a2b3c4d"])
     image: ImageInfo
     timings_ms: dict[str, float] = Field(

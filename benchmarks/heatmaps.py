@@ -80,8 +80,9 @@ def main() -> None:
     summary = {
         "thorax_box": THORAX_BOX,
         "pneumonia_samples_mean_mass_in_thorax_box": round(
-            float(np.mean([r["mass_in_thorax_box"] for r in pneu])), 3
+            float(np.nanmean([r["mass_in_thorax_box"] for r in pneu])), 3
         ),
+        "empty_maps": [r["file"] for r in rows if np.isnan(r["mass_in_thorax_box"])],
         "box_share_of_image_area": round((0.85 - 0.15) * (0.90 - 0.10), 3),
         "mean_corr_with_random_weights": round(
             float(np.nanmean([r["corr_with_random_weights"] for r in rows])), 3
@@ -100,8 +101,10 @@ def main() -> None:
     md += [
         "",
         f"Pneumonia samples: mean share of heatmap mass in the central box "
-        f"{summary['pneumonia_samples_mean_mass_in_thorax_box']} (the box is "
-        f"{summary['box_share_of_image_area']:.0%} of the image). Mean correlation with a "
+        f"{summary['pneumonia_samples_mean_mass_in_thorax_box']} over the non-empty maps (the "
+        f"box is {summary['box_share_of_image_area']:.0%} of the image). Empty maps (Grad-CAM "
+        f"found no region raising the label's score): {len(summary['empty_maps'])} of "
+        f"{len(rows)}. Mean correlation with a "
         f"random-weight model's map: {summary['mean_corr_with_random_weights']}.",
         "",
     ]

@@ -28,8 +28,12 @@ def start_uvicorn(
     workers: int = 1,
     timeout: float = 120.0,
     capture_output: bool = False,
+    log_path: Path | None = None,
 ) -> tuple[subprocess.Popen, str, float]:
-    """(process, base URL, seconds from start to a 200 from /health); kills it on timeout."""
+    """(process, base URL, seconds from start to a 200 from /health); kills it on timeout.
+
+    The server's output goes to a pipe (`capture_output`), to `log_path`, or nowhere.
+    """
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING", **env_extra}
     cmd = [
@@ -46,6 +50,9 @@ def start_uvicorn(
         str(workers),
     ]
     output = subprocess.PIPE if capture_output else subprocess.DEVNULL
+    if log_path is not None:
+        output = open(log_path, "w")  # noqa: SIM115 - the child process owns it until it exits
+        env["LOG_LEVEL"] = "INFO"
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

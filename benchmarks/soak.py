@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -95,8 +96,10 @@ def main() -> None:
     parser.add_argument("--min-seconds", type=float, default=60)
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--max-seconds", type=float, default=240)
+    parser.add_argument("--server-log", default=None, help="write the server's log here")
     args = parser.parse_args()
-    proc, base, ready_s = start_uvicorn({"MODEL_DIR": args.model})
+    log_path = Path(args.server_log) if args.server_log else None
+    proc, base, ready_s = start_uvicorn({"MODEL_DIR": args.model}, log_path=log_path)
     try:
         result = asyncio.run(soak(base, psutil.Process(proc.pid), args))
         result["server_alive_after"] = proc.poll() is None

@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=DEFAULTS.seed, help="split, augmentation and initial weights"
     )
     t.add_argument("--limit-per-class", type=int, default=0, help="use only N images per class")
-    t.add_argument("--run-dir", default=None, help="logs and checkpoints (runs/<time> when not given)")
+    t.add_argument(
+        "--run-dir", default=None, help="logs and checkpoints (runs/<time> when not given)"
+    )
     t.add_argument("--cache-dir", default="runs/cache", help="preprocessed-image cache")
     t.set_defaults(func=_train)
 

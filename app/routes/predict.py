@@ -71,6 +71,7 @@ async def predict(
         label=result.label,
         threshold=result.threshold,
         heatmap=result.heatmap_png_base64,
+        heatmap_empty=result.heatmap_empty,
         model_version=state.predictor.bundle.version,
         image=ImageInfo(format=result.image_format, width=result.width, height=result.height),
         timings_ms=result.timings_ms,

@@ -27,6 +27,7 @@ def test_sample_uploads_get_contract_fields_and_a_png_heatmap(client, sample_fil
         assert 0.0 <= body["probability"] <= 1.0
         expected = "PNEUMONIA" if body["probability"] >= body["threshold"] else "NORMAL"
         assert body["label"] == expected
+        assert isinstance(body["heatmap_empty"], bool)
         png = base64.b64decode(body["heatmap"], validate=True)
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
         overlay = Image.open(io.BytesIO(png))
@@ -39,6 +40,7 @@ def test_heatmap_false_returns_null(client, synthetic_xray):
     response = post(client, synthetic_xray, "x.png", params={"heatmap": "false"})
     assert response.status_code == 200
     assert response.json()["heatmap"] is None
+    assert response.json()["heatmap_empty"] is None
     assert "gradcam" not in response.json()["timings_ms"]
 
 
