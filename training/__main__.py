@@ -12,6 +12,18 @@ from training.settings import TrainSettings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULTS = TrainSettings()
+# The TrainSettings fields a user sets from the command line (--epochs, --batch-size, ...).
+TRAIN_FLAGS = {
+    "epochs": "at most; early stopping may end sooner",
+    "batch_size": "the seed used 10",
+    "learning_rate": "Adam, initial",
+    "val_fraction": "share of train/ carved out for validation when val/ is missing or tiny",
+    "upload_variants": "simulated full-resolution uploads cached per image (0 = none)",
+    "early_stop_patience": "epochs without a better validation AUC before stopping",
+    "lr_patience": "epochs without a better validation AUC before halving the learning rate",
+    "seed": "split, augmentation and initial weights",
+    "limit_per_class": "use only N images per class (0 = all); for quick trials",
+}
 
 
 def _default_data_dir() -> str:
@@ -23,17 +35,7 @@ def _default_data_dir() -> str:
 def _train(args: argparse.Namespace) -> None:
     from training.train import train
 
-    settings = TrainSettings(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        val_fraction=args.val_fraction,
-        upload_variants=args.upload_variants,
-        early_stop_patience=args.patience,
-        lr_patience=args.lr_patience,
-        seed=args.seed,
-        limit_per_class=args.limit_per_class,
-    )
+    settings = TrainSettings(**{field: getattr(args, field) for field in TRAIN_FLAGS})
     train(
         Path(args.data_dir),
         Path(args.out),
@@ -75,38 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", default=_default_data_dir(), help="folder with train/ [val/] [test/]"
     )
     t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
-    t.add_argument(
-        "--epochs", type=int, default=DEFAULTS.epochs, help="at most; early stopping may end sooner"
-    )
-    t.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size, help="the seed used 10")
-    t.add_argument(
-        "--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Adam, initial"
-    )
-    t.add_argument(
-        "--val-fraction",
-        type=float,
-        default=DEFAULTS.val_fraction,
-        help="share of train/ carved out for validation when val/ is missing or tiny",
-    )
-    t.add_argument(
-        "--upload-variants",
-        type=int,
-        default=DEFAULTS.upload_variants,
-        help="simulated full-resolution uploads cached per image (0 = none)",
-    )
-    t.add_argument(
-        "--patience", type=int, default=DEFAULTS.early_stop_patience, help="early-stopping patience"
-    )
-    t.add_argument(
-        "--lr-patience",
-        type=int,
-        default=DEFAULTS.lr_patience,
-        help="epochs without progress before halving the LR",
-    )
-    t.add_argument(
-        "--seed", type=int, default=DEFAULTS.seed, help="split, augmentation and initial weights"
-    )
-    t.add_argument("--limit-per-class", type=int, default=0, help="use only N images per class")
+    for field, help_text in TRAIN_FLAGS.items():
+        default = getattr(DEFAULTS, field)
+        flag = "--" + field.replace("_", "-")
+        t.add_argument(flag, dest=field, type=type(default), default=default, help=help_text)
     t.add_argument(
         "--run-dir", default=None, help="logs and checkpoints (runs/<time> when not given)"
     )
