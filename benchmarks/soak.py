@@ -62,7 +62,10 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
                     )
                 except httpx.TransportError as exc:
                     dropped += 1
-                    kind = type(exc).__name__
+                    kind = (
+                        f"{type(exc).__name__} after {time.perf_counter() - t0:.2f} s "
+                        f"(request {n}, {'bad upload' if n % 10 == 9 else params}): {exc!r}"
+                    )
                     dropped_kinds[kind] = dropped_kinds.get(kind, 0) + 1
                     continue
                 latencies.append(time.perf_counter() - t0)
