@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 ## serve: set up if needed, then serve the shipped model on http://$(HOST):$(PORT) (docs at /docs)
 serve: $(VENV)/.installed
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-keep-alive 75
 
 ## test: set up if needed, then run the whole test suite
 test: $(VENV)/.installed

@@ -36,6 +36,8 @@ def start_uvicorn(
     """
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING", **env_extra}
+    # The keep-alive timeout matches the Makefile and the image: longer than clients' own idle
+    # expiry (httpx: 5 s), so a client never reuses a connection the server is just closing.
     cmd = [
         sys.executable,
         "-m",
@@ -48,6 +50,8 @@ def start_uvicorn(
         "--no-access-log",
         "--workers",
         str(workers),
+        "--timeout-keep-alive",
+        "75",
     ]
     output = subprocess.PIPE if capture_output else subprocess.DEVNULL
     if log_path is not None:
