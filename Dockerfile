@@ -1,33 +1,39 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: `source` holds the code; `builder` installs the serve extra into a venv; `runtime`
-# (the default, last stage) holds only that venv and the shipped model, run by a non-root user;
-# `train` is a separate target for the compose file's train profile.
+# Multi-stage: `floors` holds the two lower floors (imaging, engine) and the shipped bundle;
+# `builder` adds the web package and installs the serve extra into a venv; `runtime` (the default,
+# last stage) holds only that venv, shipped model included, run by a non-root user; `train` adds
+# the training package instead of the web package, for the compose file's train profile.
 
-FROM python:3.11-slim-bookworm AS source
+FROM python:3.11-slim-bookworm AS floors
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python3 -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY imaging ./imaging
-COPY app ./app
+COPY engine ./engine
+COPY models/default ./models/default
 
-FROM source AS builder
-# Install the serve extra, then drop what serving never reads: caches, bundled tests, pip itself,
-# and TensorFlow's C++ headers (~290 MB, only for building extensions).
+FROM floors AS builder
+COPY app ./app
+# Install the serve extra (the shipped bundle lands in /opt/venv/share/cxr-pneumonia), then drop
+# what serving never reads: caches, bundled tests, pip itself, and TensorFlow's C++ headers
+# (~290 MB, only for building extensions). The model files become read-only.
 RUN /opt/venv/bin/pip install -c constraints.txt ".[serve]" \
  && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
  && find /opt/venv -name 'tests' -path '*site-packages/*' -type d -prune -exec rm -rf {} + \
  && rm -rf /opt/venv/lib/python3.11/site-packages/pip /opt/venv/lib/python3.11/site-packages/setuptools \
- && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include
+ && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include \
+ && chmod 0444 /opt/venv/share/cxr-pneumonia/models/default/* \
+ && chmod 0555 /opt/venv/share/cxr-pneumonia/models/default
 
-FROM source AS train
+FROM floors AS train
 ENV PYTHONUNBUFFERED=1
 COPY training ./training
 RUN /opt/venv/bin/pip install -c constraints.txt ".[train]"
 # A batch job that writes into bind-mounted folders: it runs as whoever `--user` says (root if
 # unset), so the files it writes can belong to you (`docker compose run --user "$(id -u)" ...`).
 WORKDIR /work
-ENV PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp/matplotlib TF_CPP_MIN_LOG_LEVEL=2
+ENV PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp/matplotlib
 ENTRYPOINT ["python3", "-m", "training"]
 CMD ["--help"]
 
@@ -35,15 +41,12 @@ FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    TF_CPP_MIN_LOG_LEVEL=2 \
-    MODEL_DIR=/app/models/default \
     HOST=0.0.0.0 \
     PORT=8000
+# The venv holds the shipped model (MODEL_DIR unset serves it); it belongs to root and is
+# read-only, so the service user can read it, not change it.
 COPY --from=builder /opt/venv /opt/venv
-# The model belongs to root and is read-only; the service user can read it, not change it.
-COPY --chmod=0444 models/default /app/models/default
-RUN chmod 0555 /app/models /app/models/default \
- && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin cxr
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin cxr
 USER 10001
 WORKDIR /app
 EXPOSE 8000

@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= $(or $(CXR_DATA_DIR),../shared/data/chest_xray)
 
-.PHONY: serve test lint format train evaluate bench soak audit clean-venv
+.PHONY: serve test test-data lint format train evaluate bench soak audit clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -19,13 +19,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 serve: $(VENV)/.installed
 	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-keep-alive 75
 
-## test: set up if needed, then run the whole test suite
+## test: set up if needed, then run the whole test suite (no development data needed)
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+## test-data: the checks that need the development data (../shared/data or $$CXR_DATA_DIR)
+test-data: $(VENV)/.installed
+	$(PY) -m pytest -m devdata
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
@@ -46,9 +51,10 @@ bench: $(VENV)/.installed
 soak: $(VENV)/.installed
 	$(PY) -m benchmarks.soak
 
-## audit: known vulnerabilities in the installed dependencies (needs PyPI's JSON API or OSV)
+## audit: known vulnerabilities in the installed dependencies (pip-audit needs PyPI's JSON API or
+## OSV; where neither answers, the partial check compares each package with its latest release)
 audit: $(VENV)/.installed
-	$(VENV)/bin/pip-audit --progress-spinner off
+	$(VENV)/bin/pip-audit --progress-spinner off || $(PY) scripts/pypi_latest_audit.py
 
 clean-venv:
 	rm -rf $(VENV)

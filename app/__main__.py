@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import cv2
 from tqdm import tqdm
 
 from imaging import IMAGE_SUFFIXES
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def collect_images(paths: list[str]) -> list[Path]:
@@ -36,21 +33,17 @@ def collect_images(paths: list[str]) -> list[Path]:
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from app.inference import Predictor
     from app.settings import Settings
+    from engine import Predictor
     from imaging import ImageError
 
-    settings = Settings()
-    model_dir = Path(args.model) if args.model else settings.model_dir
     heatmap_dir = Path(args.heatmaps) if args.heatmaps else None
-    predictor = Predictor.from_directory(
-        model_dir,
-        onnx_threads=settings.onnx_threads,
-        threshold=args.threshold if args.threshold is not None else settings.threshold,
-        max_image_pixels=settings.max_image_pixels,
-        heatmap_max_side=settings.heatmap_max_side,
-        load_gradcam=heatmap_dir is not None,
-    )
+    overrides: dict = {"gradcam_enabled": heatmap_dir is not None}
+    if args.model:
+        overrides["model_dir"] = Path(args.model)
+    if args.threshold is not None:
+        overrides["threshold"] = args.threshold
+    predictor = Predictor.from_settings(Settings(), **overrides)
     if heatmap_dir:
         heatmap_dir.mkdir(parents=True, exist_ok=True)
     files = collect_images(args.paths)
@@ -75,10 +68,9 @@ def predict_command(args: argparse.Namespace) -> int:
                     "",
                 ]
             )
-            if heatmap_dir is not None and result.overlay is not None:
-                cv2.imwrite(
-                    str(heatmap_dir / f"{index:05d}_{path.stem}_gradcam.png"), result.overlay
-                )
+            if heatmap_dir is not None and result.heatmap is not None:
+                name = f"{index:05d}_{path.stem}_gradcam.png"
+                cv2.imwrite(str(heatmap_dir / name), result.heatmap.overlay)
     print(f"scored {len(files) - failures} of {len(files)} files -> {args.out}", file=sys.stderr)
     if failures:
         print(f"{failures} files could not be read; see the error column", file=sys.stderr)

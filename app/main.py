@@ -7,16 +7,17 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from app.errors import install_error_handlers
 from app.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
 from app.routes import health, model, predict
+from app.schemas import prediction_response_model
 from app.settings import Settings
 from app.state import ServiceState
+from engine import CardError, ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,14 @@ and shows where the model looked with a Grad-CAM heatmap.
 
 Research and decision support only; not a medical device.
 """
+
+
+def _card_or_none(settings: Settings) -> ModelCard | None:
+    """The card, read at start-up so the OpenAPI schema can name its labels (cheap: JSON only)."""
+    try:
+        return ModelCard.read(settings.model_dir)
+    except (CardError, OSError):
+        return None  # the loader reports the reason on /health
 
 
 def create_app(settings: Settings | None = None, load_in_background: bool = True) -> FastAPI:
@@ -52,24 +61,15 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     # access, as it must inside a hospital network.
     app = FastAPIOffline(
         title="Chest X-ray pneumonia classifier",
-        version="0.1.0",
+        version="0.2.0",
         description=DESCRIPTION,
         lifespan=lifespan,
     )
     app.state.service = state
-    app.include_router(predict.router)
+    app.include_router(predict.build_router(prediction_response_model(_card_or_none(settings))))
     app.include_router(health.router)
     app.include_router(model.router)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
-        return JSONResponse({"detail": errors}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error; see the service log"}, status_code=500)
+    install_error_handlers(app)
 
     if settings.cors_origins:
         app.add_middleware(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from engine import ModelCard
 
 
 class ImageInfo(BaseModel):
@@ -17,9 +19,7 @@ class PredictionResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     probability: float = Field(ge=0.0, le=1.0, description="P(PNEUMONIA).", examples=[0.973])
-    label: Literal["NORMAL", "PNEUMONIA"] = Field(
-        description="PNEUMONIA when probability >= threshold."
-    )
+    label: str = Field(description="The positive label when probability >= threshold.")
     threshold: float = Field(description="Decision threshold used for the label.", examples=[0.41])
     heatmap: str | None = Field(
         description=(
@@ -46,6 +46,21 @@ class PredictionResponse(BaseModel):
     request_id: str = Field(examples=["6f1c2a9e0b7d4c55"])
 
 
+def prediction_response_model(card: ModelCard | None) -> type[PredictionResponse]:
+    """The response model with `label` limited to the card's labels (plain text without a card)."""
+    if card is None:
+        return PredictionResponse
+    negative, positive = card.labels
+    return create_model(
+        "PredictionResponse",
+        __base__=PredictionResponse,
+        label=(
+            Literal[negative, positive],  # type: ignore[valid-type]
+            Field(description=f"{positive} when probability >= threshold, else {negative}."),
+        ),
+    )
+
+
 class HealthResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
@@ -55,37 +70,35 @@ class HealthResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    detail: Any = Field(description="What was wrong, in words (or a list for 422).")
+    detail: str = Field(description="What was wrong, in one sentence.")
 
 
-class ModelCardResponse(BaseModel):
-    """The bundle's model_card.json as written at export (fields beyond these are kept)."""
+class ValidationErrorResponse(ErrorResponse):
+    errors: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each field that failed validation, as FastAPI sees it."
+    )
 
-    model_config = ConfigDict(extra="allow")
 
-    name: str
-    version: str
-    created_at: str
-    threshold: dict[str, Any]
-    preprocessing: dict[str, Any]
-    input: dict[str, Any]
-    metrics: dict[str, Any] = Field(default_factory=dict)
+ERROR_EXAMPLES = {
+    400: "the JPEG data is truncated or corrupt",
+    401: "missing or wrong API key (header X-API-Key)",
+    413: "the upload is over the limit of 20971520 bytes",
+    415: "not a supported image; send one of: JPEG, PNG",
+    422: "the request is malformed: body.file: Field required",
+    503: "the model is loading",
+}
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer, with examples."""
-    examples = {
-        400: "the JPEG data is truncated or corrupt",
-        401: "missing or wrong API key (header X-API-Key)",
-        413: "the upload is over the limit of 20971520 bytes",
-        415: "not a supported image; send one of: JPEG, PNG",
-        422: [{"type": "missing", "loc": ["body", "file"], "msg": "Field required"}],
-        503: "the model is not loaded: model bundle directory not found: /models/x",
-    }
-    return {
-        status: {
-            "model": ErrorResponse,
-            "content": {"application/json": {"example": {"detail": examples[status]}}},
-        }
-        for status in statuses
-    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        example: dict[str, Any] = {"detail": ERROR_EXAMPLES[status]}
+        model: type[BaseModel] = ErrorResponse
+        if status == 422:
+            model = ValidationErrorResponse
+            example["errors"] = [
+                {"type": "missing", "loc": ["body", "file"], "msg": "Field required"}
+            ]
+        responses[status] = {"model": model, "content": {"application/json": {"example": example}}}
+    return responses

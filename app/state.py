@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.inference import Predictor
 from app.settings import Settings
+from engine import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +22,9 @@ class ServiceState:
         return self.predictor is not None
 
     def load(self) -> None:
-        """Load and validate the bundle; on failure keep the reason for /health and /predict."""
+        """Load and validate the bundle; on failure keep a path-free reason for /health."""
         try:
-            self.predictor = Predictor.from_directory(
-                self.settings.model_dir,
-                onnx_threads=self.settings.onnx_threads,
-                threshold=self.settings.threshold,
-                max_image_pixels=self.settings.max_image_pixels,
-                heatmap_max_side=self.settings.heatmap_max_side,
-                tf_threads=self.settings.tf_threads,
-                load_gradcam=self.settings.gradcam_enabled,
-            )
+            self.predictor = Predictor.from_settings(self.settings)
             log.info(
                 "model %s loaded from %s (threshold %.4f)",
                 self.predictor.bundle.version,
@@ -41,4 +33,4 @@ class ServiceState:
             )
         except Exception as exc:
             self.error = f"the model is not loaded: {exc}"
-            log.error(self.error)
+            log.error("%s (MODEL_DIR=%s)", self.error, self.settings.model_dir)

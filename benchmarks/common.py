@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from training.data import shared_data_root
+from benchmarks.devdata import dev_data_root
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
@@ -21,7 +21,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def sample_uploads() -> dict[str, bytes]:
     """The full-resolution samples, plus a ~2000 px and a ~1.5 MP JPEG made from the largest."""
-    samples_dir = shared_data_root() / "samples"
+    samples_dir = dev_data_root() / "samples"
     if not samples_dir.is_dir():
         raise SystemExit(f"benchmarks need sample X-rays in {samples_dir} (or set CXR_DATA_DIR)")
     uploads = {p.name: p.read_bytes() for p in sorted(samples_dir.iterdir()) if p.is_file()}

@@ -10,19 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import cv2
 import keras
 import numpy as np
 
-from app.gradcam import GradCam
-from app.inference import Predictor
-from app.settings import DEFAULT_MODEL_DIR
 from benchmarks.common import REPO, write_result
+from benchmarks.devdata import dev_data_root
+from engine import Predictor, default_model_dir
+from engine.gradcam import GradCam
 from imaging import preprocess_file
-from training.data import shared_data_root
-from training.model import GRADCAM_LAYER, build_cnn
+from training.model import build_cnn
 
 # The lungs and heart of a frontal chest film sit in roughly this central box (fractions of W, H).
 THORAX_BOX = (0.15, 0.85, 0.10, 0.90)
@@ -38,19 +35,22 @@ def mass_inside(cam: np.ndarray, box=THORAX_BOX) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--sheet", default=str(REPO / "docs" / "heatmaps.png"))
     args = parser.parse_args()
     predictor = Predictor.from_directory(args.model)
     params = predictor.bundle.preprocessing
     keras.utils.set_random_seed(0)  # the same random-weight control on every run
-    random_cam = GradCam(build_cnn(params.image_size), GRADCAM_LAYER, params.image_size)
+    random_cam = GradCam(
+        build_cnn(params.image_size), predictor.bundle.card.gradcam, params.image_size
+    )
     rows, tiles = [], []
-    for path in sorted((shared_data_root() / "samples").iterdir()):
+    for path in sorted((dev_data_root() / "samples").iterdir()):
         result = predictor.predict(path.read_bytes(), heatmap=True)
         tensor = preprocess_file(path, params)
-        cam = predictor.gradcam(tensor, explain_pneumonia=result.label == "PNEUMONIA")
-        rand = random_cam(tensor, explain_pneumonia=result.label == "PNEUMONIA")
+        positive = result.label == predictor.bundle.labels[1]
+        cam = predictor.gradcam(tensor, explain_positive=positive)
+        rand = random_cam(tensor, explain_positive=positive)
         corr = (
             float(np.corrcoef(cam.ravel(), rand.ravel())[0, 1])
             if cam.std() > 0 and rand.std() > 0
@@ -67,7 +67,7 @@ def main() -> None:
                 "corr_with_random_weights": round(corr, 3),
             }
         )
-        tile = cv2.resize(result.overlay, (256, 256), interpolation=cv2.INTER_AREA)
+        tile = cv2.resize(result.heatmap.overlay, (256, 256), interpolation=cv2.INTER_AREA)
         caption = f"{truth[:4]} p={result.probability:.2f}"
         cv2.putText(tile, caption, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
         tiles.append(tile)

@@ -15,9 +15,9 @@ import time
 import httpx
 import psutil
 
-from app.settings import DEFAULT_MODEL_DIR
 from benchmarks.common import machine, sample_uploads, summarize_ms, write_result
 from benchmarks.server import start_uvicorn
+from engine import default_model_dir
 
 
 def tree_rss_mb(proc: psutil.Process) -> float:
@@ -74,7 +74,7 @@ async def load(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--seconds", type=float, default=10.0, help="per load phase")
     parser.add_argument("--max-requests", type=int, default=5000, help="per load phase")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from app.settings import DEFAULT_MODEL_DIR
 from benchmarks.common import machine, sample_uploads, summarize_ms, write_result
 from benchmarks.http_load import tree_rss_mb
 from benchmarks.server import start_uvicorn
+from engine import default_model_dir
 
 BAD_UPLOADS = [b"", b"%PDF-1.7 not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64]
 
@@ -94,7 +94,7 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--min-seconds", type=float, default=60)
     parser.add_argument("--requests", type=int, default=5000)

@@ -7,18 +7,16 @@ FLOPs per image against the machine's measured float32 peak; preprocessing of a 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 
-from app.gradcam import configure_tensorflow
-from app.inference import Predictor
-from app.overlay import encode_png_base64, render_overlay
-from app.settings import DEFAULT_MODEL_DIR
 from benchmarks.common import machine, sample_uploads, summarize_ms, time_calls, write_result
+from engine import Predictor, default_model_dir
+from engine.overlay import encode_png, render_overlay
+from engine.runtime import configure_tensorflow
 from imaging import decode_upload, preprocess_grayscale
 
 
@@ -50,7 +48,7 @@ def matmul_peak_gflops(threads: int, n: int = 2048, repeats: int = 10) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_DIR))
+    parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     configure_tensorflow(1)
@@ -71,11 +69,11 @@ def main() -> None:
             t2 = time.perf_counter()
             prob = predictor.bundle.predict(tensor[np.newaxis])[0]
             t3 = time.perf_counter()
-            cam = predictor.gradcam(tensor, explain_pneumonia=bool(prob >= predictor.threshold))
+            cam = predictor.gradcam(tensor, explain_positive=bool(prob >= predictor.threshold))
             t4 = time.perf_counter()
             overlay = render_overlay(gray, cam, predictor.heatmap_max_side)
             t5 = time.perf_counter()
-            encode_png_base64(overlay)
+            base64.b64encode(encode_png(overlay))
             t6 = time.perf_counter()
             for key, dt in zip(
                 stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t6 - t0), strict=True
@@ -112,7 +110,7 @@ def main() -> None:
     onnx_gflops = flops / (onnx_s["median_ms"] / 1000) / 1e9
     batch = np.concatenate(tensors * 3)[:32]
     batch_s = summarize_ms(time_calls(lambda: predictor.bundle.predict(batch), 10, 2))
-    from app.bundle import onnx_session
+    from engine.bundle import onnx_session
 
     two_threads = onnx_session(predictor.bundle.directory / "model.onnx", intra_op_threads=2)
     name_in = predictor.bundle.input_name

@@ -6,16 +6,14 @@ python -m benchmarks.training_speed [--images 400] [--epochs 2]
 from __future__ import annotations
 
 import argparse
-import os
 import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
 from benchmarks.common import machine, write_result
+from benchmarks.devdata import dev_data_root
 from imaging import PreprocessingParams
-from training.data import enhance_files, list_split, shared_data_root
+from training.data import enhance_files, list_split
 from training.model import build_cnn
 from training.settings import TrainSettings
 from training.train import training_dataset
@@ -27,7 +25,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     params = PreprocessingParams()
-    files = list_split(shared_data_root() / "chest_xray", "train")
+    files = list_split(dev_data_root() / "chest_xray", "train")
     pick = np.random.default_rng(0).choice(len(files), args.images, replace=False)
     t0 = time.perf_counter()
     data = enhance_files(files.subset(np.sort(pick)), params, n_variants=3, workers=2)

@@ -1,20 +1,24 @@
-"""The one preprocessing chain shared by training and the service.
+"""Floor 1: the one preprocessing chain, bytes -> header -> 8-bit gray -> model tensor.
 
-Bytes in, the model's input tensor out. It imports neither TensorFlow nor FastAPI, so the service
-and the trainer run exactly the same code (DESIGN.md). Its parameters travel in the model card.
+Training, the engine and the service all run exactly this code, so a film gives the same tensor
+wherever it is read. It imports neither TensorFlow nor FastAPI; its parameters travel in the model
+card (`PreprocessingParams`).
 """
 
 from imaging.decode import (
     IMAGE_SUFFIXES,
     SUPPORTED_FORMATS,
-    CorruptImageError,
-    ImageError,
     ImageHeader,
-    ImageTooLargeError,
-    ImageTooSmallError,
-    UnsupportedImageError,
     decode_grayscale,
     probe_image,
+)
+from imaging.errors import (
+    CorruptImageError,
+    ImageError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    NotChestXrayError,
+    UnsupportedImageError,
 )
 from imaging.preprocess import (
     PreprocessingParams,
@@ -34,6 +38,7 @@ __all__ = [
     "ImageHeader",
     "ImageTooLargeError",
     "ImageTooSmallError",
+    "NotChestXrayError",
     "PreprocessingParams",
     "UnsupportedImageError",
     "decode_grayscale",

@@ -16,6 +16,13 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from imaging.errors import (
+    CorruptImageError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    UnsupportedImageError,
+)
+
 SUPPORTED_FORMATS = ("JPEG", "PNG")
 # File names a folder scan picks up (training data, batch scoring); uploads are judged by bytes.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
@@ -31,26 +38,6 @@ _REDUCED_JPEG_FLAGS = {
     4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
     8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
 }
-
-
-class ImageError(ValueError):
-    """Base class of every reason an upload cannot become a model input."""
-
-
-class UnsupportedImageError(ImageError):
-    """The bytes are not an image format the service reads (HTTP 415)."""
-
-
-class CorruptImageError(ImageError):
-    """The bytes claim a supported format but do not decode (HTTP 400)."""
-
-
-class ImageTooSmallError(ImageError):
-    """Too few pixels on a side to be an X-ray (HTTP 400)."""
-
-
-class ImageTooLargeError(ImageError):
-    """The image's pixel count is over the limit (HTTP 413)."""
 
 
 @dataclass(frozen=True)

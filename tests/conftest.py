@@ -1,6 +1,8 @@
-"""Shared fixtures: where the development data lives, and the shipped model bundle.
+"""Shared fixtures: the shipped bundle, synthetic films, and (for `devdata` checks) the data set.
 
-Data-dependent tests read ../shared/data (or $CXR_DATA_DIR) and skip with the reason when absent.
+`make test` runs everything that needs no development data (`-m "not devdata"` in pyproject);
+`make test-data` runs the `devdata` checks, which read ../shared/data or $CXR_DATA_DIR and fail,
+not skip, when it is missing.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from training.data import shared_data_root
+from benchmarks.devdata import DATA_DIR_ENV, dev_data_root, has_dev_data
+from tests.images import png_bytes, synthetic_film
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BUNDLE = REPO / "models" / "default"
@@ -17,10 +20,12 @@ SHIPPED_BUNDLE = REPO / "models" / "default"
 
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    root = shared_data_root()
-    if not (root / "chest_xray").is_dir():
-        pytest.skip(f"development data not found at {root} (set CXR_DATA_DIR to a Kaggle layout)")
-    return root
+    if not has_dev_data():
+        pytest.fail(
+            f"devdata checks need the development data at {dev_data_root()} "
+            f"(or ${DATA_DIR_ENV}); `make test` runs everything else"
+        )
+    return dev_data_root()
 
 
 @pytest.fixture(scope="session")
@@ -30,10 +35,7 @@ def kaggle_dir(data_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_files(data_root: Path) -> list[Path]:
-    samples = sorted((data_root / "samples").glob("*"))
-    if not samples:
-        pytest.skip(f"no sample uploads under {data_root / 'samples'}")
-    return samples
+    return sorted(p for p in (data_root / "samples").iterdir() if p.is_file())
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +43,9 @@ def shipped_bundle_dir() -> Path:
     if not (SHIPPED_BUNDLE / "model_card.json").is_file():
         pytest.fail(f"the shipped model bundle is missing: {SHIPPED_BUNDLE}")
     return SHIPPED_BUNDLE
+
+
+@pytest.fixture(scope="session")
+def synthetic_xray() -> bytes:
+    """A chest-like PNG film that needs no data set."""
+    return png_bytes(synthetic_film(0, pneumonia=True))

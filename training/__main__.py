@@ -9,7 +9,8 @@ from pathlib import Path
 
 from training.settings import TrainSettings
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The Kaggle-layout folder when --data-dir is not given.
+DATA_DIR_ENV = "CXR_DATA_DIR"
 
 DEFAULTS = TrainSettings()
 # The TrainSettings fields a user sets from the command line (--epochs, --batch-size, ...).
@@ -26,10 +27,15 @@ TRAIN_FLAGS = {
 }
 
 
-def _default_data_dir() -> str:
-    from training.data import shared_data_root
-
-    return str(shared_data_root() / "chest_xray")
+def _add_data_dir(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """--data-dir, required unless $CXR_DATA_DIR names the folder."""
+    default = os.environ.get(DATA_DIR_ENV)
+    parser.add_argument(
+        "--data-dir",
+        default=default,
+        required=default is None,
+        help=f"{help_text} (default: ${DATA_DIR_ENV})",
+    )
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -73,9 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         help="train on a Kaggle-layout folder and export a bundle",
     )
-    t.add_argument(
-        "--data-dir", default=_default_data_dir(), help="folder with train/ [val/] [test/]"
-    )
+    _add_data_dir(t, "Kaggle-layout folder with train/ [val/] [test/]")
     t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
     for field, help_text in TRAIN_FLAGS.items():
         default = getattr(DEFAULTS, field)
@@ -93,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="metrics, per-image CSV, plots and a report for a bundle",
     )
     e.add_argument("--model", required=True, help="bundle folder")
-    e.add_argument("--data-dir", default=_default_data_dir(), help="Kaggle-layout folder")
+    _add_data_dir(e, "Kaggle-layout folder")
     e.add_argument("--split", default="test", help="which split to score (default test)")
     e.add_argument("--out", default=None, help="report folder (BUNDLE/evaluation when not given)")
     e.add_argument(
@@ -111,13 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--card", required=True, help="an existing model_card.json to take settings from"
     )
-    x.add_argument("--data-dir", default=_default_data_dir(), help="images for the parity check")
+    _add_data_dir(x, "Kaggle-layout folder with images for the parity check")
     x.set_defaults(func=_export)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from engine.runtime import import_tensorflow
+
+    import_tensorflow()  # first, so its start-up chatter is filtered (engine.runtime)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

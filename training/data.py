@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -25,21 +24,7 @@ from training.upload_simulation import simulate_upload
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # label 0, label 1
-DATA_DIR_ENV = "CXR_DATA_DIR"
 SPLITS = ("train", "val", "test")
-
-
-def shared_data_root() -> Path:
-    """The development data folder, for tests, benchmarks and the CLI alike.
-
-    $CXR_DATA_DIR (the folder holding chest_xray/, or chest_xray/ itself), else ../shared/data
-    beside the repository.
-    """
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        path = Path(env)
-        return path.parent if path.name == "chest_xray" else path
-    return Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 @dataclass

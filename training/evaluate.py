@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from app.bundle import ModelBundle, read_card, write_card
+from engine import ModelBundle, ModelCard
 from imaging import ImageError, decode_grayscale, preprocess_bytes, probe_image
 from training.data import CLASS_NAMES, list_split
 from training.metrics import classification_metrics
@@ -136,11 +136,12 @@ def evaluate(
     print(markdown_table(results))
 
     if update_card:
-        card = read_card(Path(bundle_dir))
-        card.setdefault("metrics", {})[f"dev_{split}"] = {
-            k: v for k, v in results.items() if k not in ("model_version",)
+        card = ModelCard.read(bundle_dir)
+        metrics = {
+            **card.metrics,
+            f"dev_{split}": {k: v for k, v in results.items() if k != "model_version"},
         }
-        write_card(Path(bundle_dir), card)
+        card.model_copy(update={"metrics": metrics}).write(bundle_dir)
     return results
 
 

@@ -16,7 +16,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from app.bundle import CARD_FILE, KERAS_FILE, ONNX_FILE, ModelBundle, sha256_file, write_card
+from engine import ModelBundle, ModelCard
+from engine.bundle import KERAS_FILE, ONNX_FILE, sha256_file
+from engine.card import (
+    CARD_FILE,
+    GradCamMember,
+    GradCamSpec,
+    OnnxInfo,
+    Parity,
+    TensorSpec,
+    Threshold,
+)
 from imaging import PreprocessingParams
 from training.data import CLASS_NAMES
 from training.model import GRADCAM_LAYER, INPUT_NAME, OUTPUT_NAME
@@ -70,45 +80,47 @@ def export_bundle(
 
     created = dt.datetime.now(dt.UTC)
     onnx_sha = sha256_file(onnx_path)
-    card: dict[str, Any] = {
-        "name": "cxr-pneumonia-cnn",
-        "version": f"{created:%Y.%m.%d}-{onnx_sha[:8]}",
-        "created_at": created.isoformat(timespec="seconds"),
-        "task": "binary classification of chest X-rays: NORMAL (0) vs PNEUMONIA (1)",
-        "intended_use": (
+    grid = model.get_layer(GRADCAM_LAYER).output.shape[1:3]
+    card = ModelCard(
+        name="cxr-pneumonia-cnn",
+        version=f"{created:%Y.%m.%d}-{onnx_sha[:8]}",
+        created_at=created.isoformat(timespec="seconds"),
+        task="binary classification of chest X-rays: NORMAL (0) vs PNEUMONIA (1)",
+        intended_use=(
             "Research and decision support only; not a medical device. A clinician reads the image."
         ),
-        "sha256": {ONNX_FILE: onnx_sha, KERAS_FILE: sha256_file(keras_path)},
-        "input": {
-            "name": INPUT_NAME,
-            "shape": [None, *params.input_shape],
-            "dtype": "float32",
-            "range": [0.0, 1.0],
-        },
-        "output": {"name": OUTPUT_NAME, "meaning": "P(PNEUMONIA)"},
-        "labels": list(CLASS_NAMES),
-        "gradcam_layer": GRADCAM_LAYER,
-        "preprocessing": params.to_dict(),
-        "threshold": threshold,
-        "onnx": {"opset": OPSET},
-        "software": {
+        labels=CLASS_NAMES,
+        sha256={ONNX_FILE: onnx_sha, KERAS_FILE: sha256_file(keras_path)},
+        input=TensorSpec(name=INPUT_NAME, shape=(None, *params.input_shape), range=(0.0, 1.0)),
+        outputs=(TensorSpec(name=OUTPUT_NAME, shape=(None, 1), meaning="P(PNEUMONIA)"),),
+        preprocessing=params,
+        threshold=Threshold(**threshold),
+        gradcam=GradCamSpec(
+            members=(
+                GradCamMember(
+                    feature_layer=GRADCAM_LAYER,
+                    pooled_layer="head_dropout",
+                    dense_layer=OUTPUT_NAME,
+                ),
+            ),
+            grid=(int(grid[0]), int(grid[1])),
+        ),
+        onnx=OnnxInfo(opset=OPSET),
+        software={
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
         },
-    }
-    card.update(extra_card or {})
-    write_card(out_dir, card)
+        **(extra_card or {}),
+    )
+    card.write(out_dir)
 
     bundle = ModelBundle.load(out_dir)
     batch = parity_images.astype(np.float32)
     diff = float(np.max(np.abs(keras_probabilities(model, batch) - bundle.predict(batch))))
-    card["onnx"]["parity"] = {
-        "images": len(batch),
-        "max_abs_diff": diff,
-        "tolerance": PARITY_TOLERANCE,
-    }
-    write_card(out_dir, card)
+    parity = Parity(images=len(batch), max_abs_diff=diff, tolerance=PARITY_TOLERANCE)
+    card = card.model_copy(update={"onnx": OnnxInfo(opset=OPSET, parity=parity)})
+    card.write(out_dir)
     if not diff <= PARITY_TOLERANCE:
         raise ExportError(
             f"ONNX and Keras disagree by {diff:.3g} on {len(batch)} images "

@@ -7,14 +7,13 @@ images from the data folder.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from imaging import PreprocessingParams
+from engine import ModelCard
 from training.data import enhance_files, list_split
 from training.export import MIN_PARITY_IMAGES, export_bundle
 from training.train import to_unit_float
@@ -25,8 +24,8 @@ CARRIED_FIELDS = ("metrics", "data", "training")
 
 
 def export_from_keras(keras_path: Path, out_dir: Path, data_dir: Path, card_path: Path) -> Path:
-    card = json.loads(Path(card_path).read_text())
-    params = PreprocessingParams.from_dict(card["preprocessing"])
+    card = ModelCard.read_file(card_path)
+    params = card.preprocessing
     model = keras.saving.load_model(keras_path, compile=False)
     files = list_split(Path(data_dir), "val")
     if len(files) < MIN_PARITY_IMAGES:
@@ -35,7 +34,7 @@ def export_from_keras(keras_path: Path, out_dir: Path, data_dir: Path, card_path
     pick = np.sort(rng.choice(len(files), size=min(len(files), 128), replace=False))
     enhanced = enhance_files(files.subset(pick), params, workers=1, desc="parity images")
     images = to_unit_float(enhanced.images[:, 0], params).numpy()
-    extra = {key: card[key] for key in CARRIED_FIELDS if key in card}
-    export_bundle(model, out_dir, params, images, card["threshold"], extra)
+    extra = {key: getattr(card, key) for key in CARRIED_FIELDS}
+    export_bundle(model, out_dir, params, images, card.threshold.model_dump(), extra)
     log.info("re-exported %s to %s", keras_path, out_dir)
     return Path(out_dir)

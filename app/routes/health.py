@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from app.deps import RETRY_AFTER_SECONDS, StateDep
 from app.schemas import HealthResponse
 
 router = APIRouter(tags=["health"])
@@ -26,15 +27,16 @@ router = APIRouter(tags=["health"])
         }
     },
 )
-def health(request: Request) -> JSONResponse:
+def health(state: StateDep) -> JSONResponse:
     """200 with the model version once the model is loaded and warmed up; 503 before or on error."""
-    state = request.app.state.service
-    if state.ready:
+    if state.predictor is not None:
         body = HealthResponse(status="ok", model_version=state.predictor.bundle.version)
         return JSONResponse(body.model_dump())
     status = "error" if state.error else "loading"
     body = HealthResponse(status=status, detail=state.error or "the model is loading")
-    return JSONResponse(body.model_dump(), status_code=503)
+    return JSONResponse(
+        body.model_dump(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
 
 
 @router.get("/health/live", response_model=HealthResponse, summary="Is the process up?")

@@ -2,78 +2,79 @@
 
 from __future__ import annotations
 
-import secrets
+import base64
+import time
 
-from fastapi import APIRouter, File, Header, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from app.deps import PredictorDep, StateDep, require_api_key
 from app.schemas import ImageInfo, PredictionResponse, error_responses
-from imaging import (
-    CorruptImageError,
-    ImageError,
-    ImageTooLargeError,
-    ImageTooSmallError,
-    UnsupportedImageError,
-)
-
-router = APIRouter(tags=["prediction"])
-
-_STATUS_FOR_ERROR = {
-    ImageTooLargeError: 413,
-    UnsupportedImageError: 415,
-    CorruptImageError: 400,
-    ImageTooSmallError: 400,
-}
+from engine import Prediction
+from engine.overlay import encode_png
 
 
-def _check_api_key(request: Request, supplied: str | None) -> None:
-    expected = request.app.state.service.settings.api_key
-    if expected and not (supplied and secrets.compare_digest(supplied, expected)):
-        raise HTTPException(401, "missing or wrong API key (header X-API-Key)")
+def build_router(response_model: type[PredictionResponse]) -> APIRouter:
+    """The route, answering with `response_model` (its labels come from the model card)."""
+    router = APIRouter(tags=["prediction"])
 
-
-@router.post(
-    "/predict",
-    response_model=PredictionResponse,
-    summary="Classify one chest X-ray",
-    responses=error_responses(400, 401, 413, 415, 422, 503),
-)
-async def predict(
-    request: Request,
-    file: UploadFile = File(description="The X-ray: JPEG or PNG, grayscale or colour, any size."),
-    heatmap: bool | None = Query(
-        None, description="Return a Grad-CAM overlay (default: true, or HEATMAP_DEFAULT)."
-    ),
-    x_api_key: str | None = Header(None, description="Required when the service sets API_KEY."),
-) -> PredictionResponse:
-    """The format is read from the bytes, not the file name; the chain is the one training used."""
-    state = request.app.state.service
-    _check_api_key(request, x_api_key)
-    if not state.ready:
-        raise HTTPException(503, state.error or "the model is loading")
-    form = await request.form()
-    if len(form.getlist("file")) != 1:
-        raise HTTPException(422, "send exactly one file in the form field 'file'")
-    limit = state.settings.max_upload_bytes
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"the upload is over the limit of {limit} bytes")
-    gradcam = state.settings.gradcam_enabled
-    want_heatmap = (state.settings.heatmap_default and gradcam) if heatmap is None else heatmap
-    if want_heatmap and not gradcam:
-        raise HTTPException(400, "heatmaps are turned off on this server (GRADCAM_ENABLED=false)")
-    try:
-        result = await run_in_threadpool(state.predictor.predict, data, want_heatmap)
-    except ImageError as exc:
-        raise HTTPException(_STATUS_FOR_ERROR.get(type(exc), 400), str(exc)) from exc
-    return PredictionResponse(
-        probability=result.probability,
-        label=result.label,
-        threshold=result.threshold,
-        heatmap=result.heatmap_png_base64,
-        heatmap_empty=result.heatmap_empty,
-        model_version=state.predictor.bundle.version,
-        image=ImageInfo(format=result.image_format, width=result.width, height=result.height),
-        timings_ms=result.timings_ms,
-        request_id=request.scope.get("state", {}).get("request_id", ""),
+    @router.post(
+        "/predict",
+        response_model=response_model,
+        summary="Classify one chest X-ray",
+        responses=error_responses(400, 401, 413, 415, 422, 503),
+        dependencies=[Depends(require_api_key)],
     )
+    async def predict(
+        request: Request,
+        state: StateDep,
+        predictor: PredictorDep,
+        file: UploadFile = File(
+            description="The X-ray: JPEG or PNG, grayscale or colour, any size."
+        ),
+        heatmap: bool | None = Query(
+            None, description="Return a Grad-CAM overlay (default: true, or HEATMAP_DEFAULT)."
+        ),
+    ) -> PredictionResponse:
+        """The format is read from the bytes, not the file name; the chain is training's."""
+        form = await request.form()
+        if len(form.getlist("file")) != 1:
+            raise HTTPException(422, "send exactly one file in the form field 'file'")
+        limit = state.settings.max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise HTTPException(413, f"the upload is over the limit of {limit} bytes")
+        gradcam = predictor.gradcam is not None
+        want_heatmap = (state.settings.heatmap_default and gradcam) if heatmap is None else heatmap
+        if want_heatmap and not gradcam:
+            raise HTTPException(
+                400, "heatmaps are turned off on this server (GRADCAM_ENABLED=false)"
+            )
+        result = await run_in_threadpool(predictor.predict, data, want_heatmap)
+        return response_model(**answer_fields(result, predictor.bundle.version, request))
+
+    return router
+
+
+def answer_fields(result: Prediction, model_version: str, request: Request) -> dict:
+    """The engine's arrays as JSON: the overlay becomes base64 PNG here, at the HTTP edge."""
+    timings = dict(result.timings_ms)
+    heatmap_b64 = None
+    if result.heatmap is not None:
+        started = time.perf_counter()
+        heatmap_b64 = base64.b64encode(encode_png(result.heatmap.overlay)).decode("ascii")
+        timings["png_base64"] = round((time.perf_counter() - started) * 1000, 3)
+        timings["total"] = round(timings["total"] + timings["png_base64"], 3)
+    return {
+        "probability": result.probability,
+        "label": result.label,
+        "threshold": result.threshold,
+        "heatmap": heatmap_b64,
+        "heatmap_empty": None if result.heatmap is None else result.heatmap.empty,
+        "model_version": model_version,
+        "image": ImageInfo(
+            format=result.image.format, width=result.image.width, height=result.image.height
+        ),
+        "timings_ms": timings,
+        "request_id": request.scope.get("state", {}).get("request_id", ""),
+    }

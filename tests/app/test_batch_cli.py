@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import csv
-import shutil
+
+import cv2
 
 from app.__main__ import main
+from tests.images import jpeg_bytes, png_bytes, synthetic_film
 
 
-def test_batch_predict_writes_one_row_per_file(tmp_path, sample_files, shipped_bundle_dir):
+def test_batch_predict_writes_one_row_per_file(tmp_path, shipped_bundle_dir):
     folder = tmp_path / "archive"
-    folder.mkdir()
-    for path in sample_files[:3]:
-        shutil.copy(path, folder / path.name)
+    (folder / "nested").mkdir(parents=True)
+    (folder / "a.png").write_bytes(png_bytes(synthetic_film(1)))
+    (folder / "b.jpg").write_bytes(jpeg_bytes(synthetic_film(2, 1200, 1000)))
+    (folder / "nested" / "c.jpeg").write_bytes(jpeg_bytes(synthetic_film(3, pneumonia=True)))
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (folder / "notes.txt").write_text("not picked up: not named like an image")
+    single = tmp_path / "single.png"
+    single.write_bytes(png_bytes(synthetic_film(4)))
     out = tmp_path / "results.csv"
     heatmaps = tmp_path / "heatmaps"
     code = main(
         [
             "predict",
             str(folder),
-            str(sample_files[-1]),
+            str(single),
             "--out",
             str(out),
             "--heatmaps",
@@ -38,4 +44,7 @@ def test_batch_predict_writes_one_row_per_file(tmp_path, sample_files, shipped_b
         if not row["error"]:
             assert 0.0 <= float(row["probability"]) <= 1.0
             assert row["label"] in ("NORMAL", "PNEUMONIA")
-    assert len(list(heatmaps.glob("*.png"))) == 4
+    written = sorted(heatmaps.glob("*.png"))
+    assert len(written) == 4
+    overlay = cv2.imread(str(written[0]))
+    assert overlay is not None and overlay.ndim == 3  # a PNG file, no base64 on the way

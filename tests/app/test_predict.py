@@ -8,8 +8,17 @@ import io
 import numpy as np
 from PIL import Image
 
-from app.bundle import ModelBundle
+from engine import ModelBundle
+from imaging import preprocess_bytes
 from tests.app.conftest import make_client
+from tests.images import jpeg_bytes, png_bytes, synthetic_film
+
+UPLOADS = {
+    "small.png": png_bytes(synthetic_film(1, 300, 260)),
+    "large.jpg": jpeg_bytes(synthetic_film(2, 2000, 1600, pneumonia=True)),
+    "wide.jpg": jpeg_bytes(synthetic_film(3, 900, 1400)),
+    "rgb.png": png_bytes(np.stack([synthetic_film(4, 500, 420)] * 3, axis=-1)),
+}
 
 CONTRACT_FIELDS = {"probability", "label", "threshold", "heatmap", "model_version"}
 
@@ -18,9 +27,9 @@ def post(client, data: bytes, name: str = "xray.jpg", params=None, headers=None)
     return client.post("/predict", files={"file": (name, data)}, params=params, headers=headers)
 
 
-def test_sample_uploads_get_contract_fields_and_a_png_heatmap(client, sample_files):
-    for path in sample_files[:3] + sample_files[-2:]:
-        response = post(client, path.read_bytes(), path.name)
+def test_uploads_get_contract_fields_and_a_png_heatmap(client):
+    for name, data in UPLOADS.items():
+        response = post(client, data, name)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body.keys() >= CONTRACT_FIELDS
@@ -49,16 +58,14 @@ def test_format_comes_from_the_bytes_not_the_name(client, synthetic_xray):
     assert post(client, b"just text", "scan.png").status_code == 415
 
 
-def test_service_probability_matches_keras_on_the_same_tensor(client, sample_files):
+def test_service_probability_matches_keras_on_the_same_tensor(client):
     """ONNX through HTTP == the retained Keras model on the same preprocessed tensor, 1e-5."""
     predictor = client.app.state.service.predictor
-    for path in sample_files:
-        served = post(client, path.read_bytes(), params={"heatmap": "false"}).json()
-        from imaging import preprocess_file
-
-        tensor = preprocess_file(path, predictor.bundle.preprocessing)
+    for name, data in UPLOADS.items():
+        served = post(client, data, params={"heatmap": "false"}).json()
+        tensor = preprocess_bytes(data, predictor.bundle.preprocessing)
         _, keras_probability = predictor.gradcam.with_probability(tensor, True)
-        assert abs(served["probability"] - keras_probability) <= 1e-5, path.name
+        assert abs(served["probability"] - keras_probability) <= 1e-5, name
 
 
 def test_error_statuses(client, synthetic_xray):
@@ -114,8 +121,9 @@ def test_request_id_header_and_field(client, synthetic_xray):
 def test_bundle_card_and_served_model_agree(client, shipped_bundle_dir):
     body = client.get("/model").json()
     assert body["version"] == ModelBundle.load(shipped_bundle_dir).version
-    assert body["threshold"]["served_value"] == body["threshold"]["value"]
+    assert body["served"]["threshold"] == body["threshold"]["value"]
     assert np.isfinite(body["threshold"]["value"])
+    assert tuple(body["labels"]) == ModelBundle.load(shipped_bundle_dir).labels
 
 
 def test_gradcam_can_be_turned_off(shipped_bundle_dir, synthetic_xray):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
 from imaging import (
     CorruptImageError,
@@ -16,12 +13,7 @@ from imaging import (
     decode_grayscale,
     probe_image,
 )
-
-
-def encode(array: np.ndarray, fmt: str, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format=fmt, **kwargs)
-    return buf.getvalue()
+from tests.images import encode
 
 
 def gradient(h: int = 64, w: int = 48) -> np.ndarray:
@@ -96,3 +88,16 @@ def test_large_jpeg_decodes_at_reduced_scale_but_keeps_enough_pixels():
     gray = decode_grayscale(data, probe_image(data), min_side=300)
     assert min(gray.shape) >= 300
     assert gray.shape == (2400 // 4, 2000 // 4)
+
+
+def test_exif_orientation_is_applied_before_the_chain():
+    from imaging import PreprocessingParams, preprocess_bytes
+    from tests.images import exif_rotated_jpeg, jpeg_bytes, synthetic_film
+
+    film = synthetic_film(5, 320, 256)
+    params = PreprocessingParams()
+    upright = preprocess_bytes(jpeg_bytes(film, 90), params)
+    rotated = preprocess_bytes(exif_rotated_jpeg(film), params)
+    turned = preprocess_bytes(jpeg_bytes(np.rot90(film).copy(), 90), params)
+    assert np.abs(rotated - upright).mean() < 0.02
+    assert np.abs(turned - upright).mean() > 5 * np.abs(rotated - upright).mean()

@@ -1,30 +1,22 @@
-"""A small Kaggle-layout folder made from real images, with the awkward cases a download has."""
+"""A small Kaggle-layout folder of synthetic films, with the awkward cases a download has."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-
-def _take(src: Path, n: int) -> list[Path]:
-    return sorted(p for p in src.iterdir() if p.is_file())[:n]
+from tests.images import write_kaggle_layout
 
 
 @pytest.fixture(scope="session")
-def small_kaggle(tmp_path_factory, kaggle_dir: Path) -> Path:
+def small_kaggle(tmp_path_factory) -> Path:
     """train/ (lower-case class folders, 16-bit PNG, RGB JPEG, a broken file), test/, no val/."""
-    root = tmp_path_factory.mktemp("kaggle") / "chest_xray"
-    for split, n in (("train", 24), ("test", 10)):
-        for cls in ("NORMAL", "PNEUMONIA"):
-            folder_name = cls.lower() if split == "train" else cls
-            dest = root / split / folder_name
-            dest.mkdir(parents=True)
-            for path in _take(kaggle_dir / split / cls, n):
-                shutil.copy(path, dest / path.name)
+    root = write_kaggle_layout(tmp_path_factory.mktemp("kaggle"), {"train": 24, "test": 10})
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (root / "train" / cls).rename(root / "train" / cls.lower())
     normal = root / "train" / "normal"
     first = sorted(normal.iterdir())[0]
     gray = cv2.imread(str(first), cv2.IMREAD_GRAYSCALE)

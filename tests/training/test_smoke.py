@@ -1,4 +1,7 @@
-"""End to end on a few dozen real images: train 2 epochs, export with parity, evaluate, reload."""
+"""End to end on a few dozen synthetic films: train 2 epochs, export with parity, evaluate, reload.
+
+This is the training a fresh clone runs: no development data needed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 
 import pytest
 
-from app.bundle import ModelBundle
+from engine import ModelBundle, ModelCard
 from training.evaluate import evaluate
 from training.settings import TrainSettings
 from training.train import train
@@ -18,13 +21,14 @@ def test_train_export_evaluate_and_reload(small_kaggle, tmp_path):
     settings = TrainSettings(epochs=2, batch_size=10, upload_variants=1, val_fraction=0.35)
     train(small_kaggle, bundle_dir, settings, run_dir=tmp_path / "run", cache_dir=tmp_path / "c")
 
-    card = json.loads((bundle_dir / "model_card.json").read_text())
-    assert card["onnx"]["parity"]["images"] >= 32
-    assert card["onnx"]["parity"]["max_abs_diff"] <= 1e-5
-    assert 0.0 <= card["threshold"]["value"] <= 1.0
-    assert card["data"]["splits"]["val_carved_from_train"] is True
-    assert any("broken.jpeg" in s for s in card["data"]["skipped_files"])
-    assert card["training"]["epochs_run"] == 2
+    card = ModelCard.read(bundle_dir)
+    assert card.onnx.parity.images >= 32
+    assert card.onnx.parity.max_abs_diff <= 1e-5
+    assert 0.0 <= card.threshold.value <= 1.0
+    assert card.data["splits"]["val_carved_from_train"] is True
+    assert any("broken.jpeg" in s for s in card.data["skipped_files"])
+    assert card.training["epochs_run"] == 2
+    assert json.loads((bundle_dir / "model_card.json").read_text())["schema_version"] == 2
     assert (tmp_path / "run" / "training_log.csv").is_file()
 
     results = evaluate(bundle_dir, small_kaggle, tmp_path / "eval", update_card=True)
@@ -43,7 +47,7 @@ def test_train_export_evaluate_and_reload(small_kaggle, tmp_path):
     assert rows[0] == "file,true_label,probability,predicted_label" and len(rows) == 21
 
     bundle = ModelBundle.load(bundle_dir)  # the card update kept the hashes valid
-    assert "dev_test" in bundle.card["metrics"]
+    assert "dev_test" in bundle.card.metrics
     assert bundle.keras_model().count_params() > 500_000
 
 
@@ -69,4 +73,4 @@ def test_export_command_rebuilds_a_bundle_from_a_checkpoint(small_kaggle, tmp_pa
     )
     again = ModelBundle.load(tmp_path / "again")
     assert again.threshold == ModelBundle.load(first).threshold
-    assert again.card["onnx"]["parity"]["max_abs_diff"] <= 1e-5
+    assert again.card.onnx.parity.max_abs_diff <= 1e-5

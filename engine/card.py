@@ -1,0 +1,225 @@
+"""The typed model card: the only code that reads or writes `model_card.json`.
+
+Export writes it, evaluation adds metrics to it, the bundle loader validates the files against it
+and `GET /model` serves it. It carries every fact another part would otherwise hard-code: the
+labels, the input tensor, the preprocessing parameters, the decision threshold, the Grad-CAM
+layers, the calibration and the out-of-distribution statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
+
+from imaging import PreprocessingParams
+
+CARD_FILE = "model_card.json"
+SCHEMA_VERSION = 2
+
+
+class CardError(RuntimeError):
+    """The card is missing, not JSON, or not a model card this code can read (one-line reason)."""
+
+
+def _params_from_card(value: Any) -> PreprocessingParams:
+    if isinstance(value, PreprocessingParams):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("preprocessing must be an object")
+    return PreprocessingParams.from_dict(value)
+
+
+Preprocessing = Annotated[
+    PreprocessingParams,
+    BeforeValidator(_params_from_card),
+    PlainSerializer(lambda params: params.to_dict(), return_type=dict),
+]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class TensorSpec(_Part):
+    """A named model input or output; `shape` has None for the batch dimension."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+    range: tuple[float, float] | None = None
+    meaning: str = ""
+
+
+class Threshold(_Part):
+    value: float = Field(ge=0.0, le=1.0)
+    method: str
+    chosen_on: str
+
+
+class GradCamMember(_Part):
+    """Where Grad-CAM reads one network: the feature map, the pooled features, the logit's Dense."""
+
+    feature_layer: str
+    pooled_layer: str
+    dense_layer: str
+
+
+class GradCamSpec(_Part):
+    """One member per network; with several, the map explains their averaged logit."""
+
+    members: tuple[GradCamMember, ...] = Field(min_length=1)
+    grid: tuple[int, int]
+    chosen_because: str = ""
+
+
+class Calibration(_Part):
+    """Platt scaling, P = sigmoid(slope * logit + bias); applied inside the model graph."""
+
+    method: Literal["platt"] = "platt"
+    slope: float
+    bias: float
+    applied_in: str = "the model graph (ONNX and Keras alike), after the members' mean logit"
+    fitted_on: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutOfDistribution(_Part):
+    """Statistics of the training data in the model's feature space, and the refusal threshold."""
+
+    method: str
+    stats_file: str
+    feature_output: str
+    blocks: tuple[str, ...]
+    threshold: float
+    fitted_on: str
+    chosen_on: str
+    min_gray_std: float = Field(
+        description="8-bit standard deviation below which an image is a blank, not a film"
+    )
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class Parity(_Part):
+    images: int
+    max_abs_diff: float
+    tolerance: float
+
+
+class OnnxInfo(_Part):
+    opset: int
+    parity: Parity | None = None
+
+
+class ModelCard(_Part):
+    """Everything known about a bundle; frozen: change it with `model_copy(update=...)`."""
+
+    schema_version: Literal[2] = SCHEMA_VERSION
+    name: str
+    version: str
+    created_at: str
+    task: str
+    intended_use: str
+    labels: tuple[str, str] = Field(description="(below the threshold, at or above it)")
+    sha256: dict[str, str] = Field(description="every bundle file the loader checks")
+    input: TensorSpec
+    outputs: tuple[TensorSpec, ...] = Field(min_length=1)
+    preprocessing: Preprocessing
+    threshold: Threshold
+    gradcam: GradCamSpec
+    calibration: Calibration | None = None
+    ood: OutOfDistribution | None = None
+    onnx: OnnxInfo
+    software: dict[str, str] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    training: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def probability_output(self) -> TensorSpec:
+        return self.outputs[0]
+
+    def output(self, name: str) -> TensorSpec | None:
+        return next((o for o in self.outputs if o.name == name), None)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+
+    def write(self, bundle_dir: str | Path) -> Path:
+        path = Path(bundle_dir) / CARD_FILE
+        path.write_text(self.to_json())
+        return path
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ModelCard:
+        """Validate a parsed card; older schema versions are upgraded, errors are one line."""
+        if not isinstance(raw, dict):
+            raise CardError("the model card is not a JSON object")
+        version = raw.get("schema_version", 1)
+        if version == 1:
+            raw = _upgrade_v1(raw)
+        elif version != SCHEMA_VERSION:
+            raise CardError(
+                f"the model card has schema version {version!r}; this code reads "
+                f"{SCHEMA_VERSION} (and upgrades 1)"
+            )
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "card"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise CardError(
+                f"the model card is invalid at '{where}': {first['msg']}{more}"
+            ) from exc
+
+    @classmethod
+    def read(cls, bundle_dir: str | Path) -> ModelCard:
+        return cls.read_file(Path(bundle_dir) / CARD_FILE)
+
+    @classmethod
+    def read_file(cls, path: str | Path) -> ModelCard:
+        path = Path(path)
+        if not path.is_file():
+            raise CardError(f"the bundle has no {path.name}")
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CardError(f"{path.name} is not valid JSON ({exc.__class__.__name__})") from exc
+        return cls.from_dict(raw)
+
+
+def _upgrade_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Cards written before the typed card (one network, a sigmoid Dense named in `output`)."""
+    missing = [
+        k for k in ("version", "sha256", "input", "preprocessing", "threshold") if k not in raw
+    ]
+    if missing:
+        raise CardError(f"the model card has no '{missing[0]}' field")
+    upgraded = {k: v for k, v in raw.items() if k not in ("output", "gradcam_layer")}
+    output = raw.get("output") or {"name": "probability", "meaning": "P(PNEUMONIA)"}
+    upgraded["schema_version"] = SCHEMA_VERSION
+    upgraded["outputs"] = [
+        {"name": output["name"], "shape": [None, 1], "meaning": output.get("meaning", "")}
+    ]
+    upgraded["gradcam"] = {
+        "members": [
+            {
+                "feature_layer": raw.get("gradcam_layer", "block5_relu"),
+                "pooled_layer": "head_dropout",
+                "dense_layer": output["name"],
+            }
+        ],
+        "grid": [10, 10],
+    }
+    upgraded.setdefault("labels", ["NORMAL", "PNEUMONIA"])
+    return upgraded

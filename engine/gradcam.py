@@ -1,0 +1,73 @@
+"""Grad-CAM on the retained Keras model, compiled once as a tf.function.
+
+The score is the logit (the sigmoid's input), not the probability: at probabilities near 0/1 the
+sigmoid's gradient vanishes and the map would be noise. With several member networks (an
+ensemble) the score is their mean logit, and the map is the sum of each member's map. The map
+explains the predicted class: evidence for the positive label when that is the answer, evidence
+against it otherwise. Layer names come from the model card, never from this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.card import GradCamSpec
+from engine.runtime import import_keras, import_tensorflow
+
+
+class GradCam:
+    """Heatmaps in [0, 1] at the resolution of the card's feature layers."""
+
+    def __init__(self, model: Any, spec: GradCamSpec, image_size: int) -> None:
+        keras = import_keras()
+        tf = import_tensorflow()
+        members = spec.members
+        self.map_model = keras.Model(
+            model.inputs,
+            [
+                [model.get_layer(m.feature_layer).output for m in members],
+                [model.get_layer(m.pooled_layer).output for m in members],
+                model.outputs[0],
+            ],
+        )
+        dense = [
+            [tf.constant(w) for w in model.get_layer(m.dense_layer).get_weights()] for m in members
+        ]
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((1, image_size, image_size, 1), tf.float32),
+                tf.TensorSpec((), tf.float32),
+            ],
+            reduce_retracing=True,
+        )
+        def heatmap(image: tf.Tensor, sign: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            with tf.GradientTape() as tape:
+                feature_maps, pooled, probability = self.map_model(image, training=False)
+                tape.watch(feature_maps)
+                logits = [tf.matmul(f, k) + b for f, (k, b) in zip(pooled, dense, strict=True)]
+                score = sign * (tf.add_n(logits) / len(logits))[:, 0]
+            grads = tape.gradient(score, feature_maps)
+            cams = [
+                tf.nn.relu(tf.reduce_sum(tf.reduce_mean(g, axis=(1, 2), keepdims=True) * f, -1))
+                for g, f in zip(grads, feature_maps, strict=True)
+            ]
+            cam = tf.add_n(cams)[0]
+            cam = cam / (tf.reduce_max(cam) + 1e-8)
+            return cam, tf.reshape(probability, (-1,))[0]
+
+        self._heatmap = heatmap
+
+    def __call__(self, image: np.ndarray, explain_positive: bool = True) -> np.ndarray:
+        """(S, S, 1) float32 model input -> 2-D float32 map in [0, 1]."""
+        return self.with_probability(image, explain_positive)[0]
+
+    def with_probability(
+        self, image: np.ndarray, explain_positive: bool = True
+    ) -> tuple[np.ndarray, float]:
+        """The map and the Keras model's own probability for the same input (ONNX parity)."""
+        sign = np.float32(1.0 if explain_positive else -1.0)
+        cam, prob = self._heatmap(image[np.newaxis].astype(np.float32), sign)
+        return cam.numpy(), float(prob.numpy())

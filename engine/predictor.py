@@ -1,0 +1,137 @@
+"""The prediction engine: bytes in, probability, label and Grad-CAM arrays out.
+
+The HTTP service and the batch command call the same `Predictor`; it returns arrays (the map and
+the overlay), and each caller encodes them as it needs (base64 PNG for JSON, PNG files on disk).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.bundle import ModelBundle
+from engine.overlay import render_overlay
+from engine.settings import EngineSettings
+from imaging import decode_upload, preprocess_grayscale
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the upload was: format from its bytes, size as displayed (EXIF orientation applied)."""
+
+    format: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    grid: np.ndarray = field(repr=False)  # float32 (rows, cols) in [0, 1]: the raw Grad-CAM map
+    overlay: np.ndarray = field(repr=False)  # BGR uint8 at the upload's aspect ratio
+    empty: bool  # no region raised the label's score: the overlay shows the film alone
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probability: float
+    label: str
+    threshold: float
+    image: ImageFacts
+    heatmap: Heatmap | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Predictor:
+    """One loaded bundle, its threshold and (optionally) Grad-CAM; safe to call from threads."""
+
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        threshold: float | None = None,
+        max_image_pixels: int | None = None,
+        heatmap_max_side: int = 512,
+        tf_threads: int = 1,
+        load_gradcam: bool = True,
+    ) -> None:
+        self.bundle = bundle
+        self.threshold = bundle.threshold if threshold is None else float(threshold)
+        self.max_image_pixels = max_image_pixels
+        self.heatmap_max_side = heatmap_max_side
+        self.gradcam: Any = None
+        if load_gradcam:
+            from engine.gradcam import GradCam
+            from engine.runtime import configure_tensorflow
+
+            configure_tensorflow(tf_threads)
+            self.gradcam = GradCam(
+                bundle.keras_model(), bundle.card.gradcam, bundle.preprocessing.image_size
+            )
+        self.warm_up()
+
+    @classmethod
+    def from_settings(cls, settings: EngineSettings, **overrides: Any) -> Predictor:
+        """Load `settings.model_dir` as configured; `overrides` replace settings fields."""
+        settings = settings.model_copy(update=overrides) if overrides else settings
+        bundle = ModelBundle.load(settings.model_dir, intra_op_threads=settings.onnx_threads)
+        return cls(
+            bundle,
+            threshold=settings.threshold,
+            max_image_pixels=settings.max_image_pixels,
+            heatmap_max_side=settings.heatmap_max_side,
+            tf_threads=settings.tf_threads,
+            load_gradcam=settings.gradcam_enabled,
+        )
+
+    @classmethod
+    def from_directory(cls, model_dir: str | Path, **overrides: Any) -> Predictor:
+        return cls.from_settings(EngineSettings(model_dir=Path(model_dir)), **overrides)
+
+    def warm_up(self) -> None:
+        """Trace the tf.function and touch ONNX once, so the first request is not the slow one."""
+        blank = np.zeros(self.bundle.preprocessing.input_shape, np.float32)
+        self.bundle.predict(blank[np.newaxis])
+        if self.gradcam is not None:
+            self.gradcam(blank)
+
+    def predict(self, data: bytes, heatmap: bool = True) -> Prediction:
+        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray."""
+        if heatmap and self.gradcam is None:
+            raise RuntimeError("this predictor was created without Grad-CAM")
+        t0 = time.perf_counter()
+        header, gray = decode_upload(data, self.bundle.preprocessing, self.max_image_pixels)
+        t1 = time.perf_counter()
+        tensor = preprocess_grayscale(gray, self.bundle.preprocessing)
+        t2 = time.perf_counter()
+        probability = float(self.bundle.predict(tensor[np.newaxis])[0])
+        t3 = time.perf_counter()
+        positive = probability >= self.threshold
+        label = self.bundle.labels[int(positive)]
+        width, height = header.width, header.height
+        if (gray.shape[1] > gray.shape[0]) != (width > height) and width != height:
+            width, height = height, width  # EXIF orientation turned the picture
+        timings = {"decode": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2}
+        explained = None
+        if heatmap:
+            grid = self.gradcam(tensor, explain_positive=positive)
+            t4 = time.perf_counter()
+            overlay = render_overlay(gray, grid, self.heatmap_max_side)
+            t5 = time.perf_counter()
+            # Grad-CAM can find no region that raises the label's score at this layer: say so.
+            explained = Heatmap(grid=grid, overlay=overlay, empty=bool(grid.max() < 1e-6))
+            timings.update({"gradcam": t4 - t3, "overlay": t5 - t4})
+        timings["total"] = time.perf_counter() - t0
+        return Prediction(
+            probability=probability,
+            label=label,
+            threshold=self.threshold,
+            image=ImageFacts(header.format, width, height),
+            heatmap=explained,
+            timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
+        )
