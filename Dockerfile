@@ -37,6 +37,17 @@ ENV PATH=/opt/venv/bin:$PATH MPLCONFIGDIR=/tmp/matplotlib
 ENTRYPOINT ["python3", "-m", "training"]
 CMD ["--help"]
 
+# docker compose --profile monitoring: Debian's Prometheus with the service's scrape config.
+FROM python:3.11-slim-bookworm AS prometheus
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /prometheus && chown nobody:nogroup /prometheus
+COPY deploy/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
+USER nobody
+EXPOSE 9090
+ENTRYPOINT ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--web.listen-address=:9090"]
+
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

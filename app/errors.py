@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app import metrics
 from imaging import (
     CorruptImageError,
     ImageError,
@@ -24,18 +25,19 @@ from imaging import (
 
 log = logging.getLogger(__name__)
 
-STATUS_FOR_IMAGE_ERROR: tuple[tuple[type[ImageError], int], ...] = (
-    (NotChestXrayError, 422),
-    (ImageTooLargeError, 413),
-    (UnsupportedImageError, 415),
-    (ImageTooSmallError, 400),
-    (CorruptImageError, 400),
-    (ImageError, 400),
+# (kind, HTTP status, refusal reason in metrics and logs), most specific first.
+IMAGE_ERRORS: tuple[tuple[type[ImageError], int, str], ...] = (
+    (NotChestXrayError, 422, "not_chest_xray"),
+    (ImageTooLargeError, 413, "too_large"),
+    (UnsupportedImageError, 415, "unsupported_format"),
+    (ImageTooSmallError, 400, "too_small"),
+    (CorruptImageError, 400, "undecodable"),
+    (ImageError, 400, "bad_image"),
 )
 
 
-def status_for(exc: ImageError) -> int:
-    return next(status for kind, status in STATUS_FOR_IMAGE_ERROR if isinstance(exc, kind))
+def status_and_reason(exc: ImageError) -> tuple[int, str]:
+    return next((status, why) for kind, status, why in IMAGE_ERRORS if isinstance(exc, kind))
 
 
 def image_error_body(exc: ImageError) -> dict:
@@ -58,7 +60,10 @@ def _one_sentence(errors: list[dict]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageError)
     async def image_error(request: Request, exc: ImageError) -> JSONResponse:
-        return JSONResponse(image_error_body(exc), status_code=status_for(exc))
+        status, request.state.refusal = status_and_reason(exc)
+        if isinstance(exc, NotChestXrayError) and exc.ood_score is not None:
+            metrics.OOD_SCORE.observe(exc.ood_score)
+        return JSONResponse(image_error_body(exc), status_code=status)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -12,8 +12,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app.errors import install_error_handlers
-from app.middleware import BodySizeLimitMiddleware, RequestLogMiddleware
-from app.routes import health, model, predict
+from app.logs import configure_logging
+from app.metrics import mark_worker_stopped
+from app.middleware import (
+    BodySizeLimitMiddleware,
+    LoadShedMiddleware,
+    RequestObservabilityMiddleware,
+)
+from app.routes import health, metrics, model, predict, v2
 from app.schemas import prediction_response_model
 from app.settings import Settings
 from app.state import ServiceState
@@ -43,11 +49,9 @@ def _card_or_none(settings: Settings) -> ModelCard | None:
 def create_app(settings: Settings | None = None, load_in_background: bool = True) -> FastAPI:
     """Build the service. The bundle loads in a background thread: /health says 503 until ready."""
     settings = settings or Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    state = ServiceState(settings)
+    configure_logging(settings.log_level, settings.log_format)
+    card = _card_or_none(settings)
+    state = ServiceState(settings, card_at_start=card)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         else:
             state.load()
         yield
+        mark_worker_stopped()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works without internet
     # access, as it must inside a hospital network.
@@ -66,9 +71,11 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         lifespan=lifespan,
     )
     app.state.service = state
-    app.include_router(predict.build_router(prediction_response_model(_card_or_none(settings))))
+    app.include_router(predict.build_router(prediction_response_model(card)))
     app.include_router(health.router)
     app.include_router(model.router)
+    app.include_router(metrics.router)
+    app.include_router(v2.router)
     install_error_handlers(app)
 
     if settings.cors_origins:
@@ -83,7 +90,8 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
         upload_limit=settings.max_upload_bytes,
     )
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(LoadShedMiddleware, max_inflight=settings.max_inflight)
+    app.add_middleware(RequestObservabilityMiddleware)
     return app
 
 

@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: a request id and one log line per request, and the body size limit.
+"""Pure ASGI middleware: observability (request id, metrics, one log line per request), load
+shedding, and the body size limit.
 
 The size limit counts bytes as they arrive and answers 413 as soon as the body passes it, so an
 oversized upload is never buffered whole (a declared Content-Length over the limit is refused before
@@ -9,11 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
 
 from starlette.exceptions import HTTPException
+
+from app import metrics
 
 log = logging.getLogger("app.access")
 
@@ -88,18 +92,42 @@ class BodySizeLimitMiddleware:
                 await _send_json(send, 413, {"detail": detail})
 
 
-class RequestLogMiddleware:
-    """Adds X-Request-ID and logs method, path, status, milliseconds and request id."""
+# A request id from a proxy is kept when it is short and plain; anything else gets a fresh one.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REFUSAL_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    413: "too_large",
+    415: "unsupported_format",
+    422: "malformed_request",
+    503: "not_ready",
+}
 
-    def __init__(self, app: Any) -> None:
+
+def request_state(scope: Scope) -> dict[str, Any]:
+    """The per-request dict that Starlette exposes as `request.state`."""
+    return scope.setdefault("state", {})
+
+
+class RequestObservabilityMiddleware:
+    """Request id, in-flight gauge, duration histogram, refusal counter and one log line.
+
+    Routes and error handlers leave what they know in the request state (`prediction`,
+    `refusal`); this middleware turns it into metrics and the log line when the answer is sent.
+    """
+
+    def __init__(self, app: Any, predict_paths: frozenset[str] = frozenset({"/predict"})) -> None:
         self.app = app
+        self.predict_paths = predict_paths
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex[:16]
-        scope.setdefault("state", {})["request_id"] = request_id
+        supplied = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = supplied if _SAFE_ID.match(supplied) else uuid.uuid4().hex[:16]
+        state = request_state(scope)
+        state["request_id"] = request_id
         started = time.perf_counter()
         status = 500
 
@@ -111,14 +139,67 @@ class RequestLogMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "%s %s %d %.1fms id=%s",
-                scope.get("method"),
-                scope.get("path"),
-                status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
+            metrics.IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            route_path = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            metrics.REQUEST_DURATION.labels(route_path, method, str(status)).observe(seconds)
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "method": method,
+                "path": scope.get("path"),
+                "status": status,
+                "duration_ms": round(seconds * 1000, 1),
+            }
+            if scope.get("path") in self.predict_paths and status >= 400:
+                fields["refusal"] = state.get("refusal") or _REFUSAL_BY_STATUS.get(status, "error")
+                metrics.REFUSALS.labels(fields["refusal"]).inc()
+            fields.update(state.get("prediction") or {})
+            words = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("method", "path"))
+            log.info("%s %s %s", method, scope.get("path"), words, extra=fields)
+
+
+class LoadShedMiddleware:
+    """At most `max_inflight` predictions in progress; beyond that, 503 at once, not a queue.
+
+    Only the prediction paths count and are shed; health, metrics and everything else always
+    pass. One event loop per worker, so a plain counter is exact.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        max_inflight: int,
+        paths: frozenset[str] = frozenset({"/predict"}),
+        retry_after_seconds: int = 1,
+    ) -> None:
+        self.app = app
+        self.max_inflight = max_inflight
+        self.paths = paths
+        self.retry_after = str(retry_after_seconds).encode()
+        self.in_progress = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        if self.in_progress >= self.max_inflight:
+            request_state(scope)["refusal"] = "overloaded"
+            detail = (
+                f"the service is busy ({self.in_progress} predictions in progress); "
+                "retry in a moment"
             )
+            await _send_json(send, 503, {"detail": detail}, [(b"retry-after", self.retry_after)])
+            return
+        self.in_progress += 1
+        metrics.PREDICTIONS_IN_PROGRESS.inc()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_progress -= 1
+            metrics.PREDICTIONS_IN_PROGRESS.dec()

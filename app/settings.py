@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
@@ -26,6 +26,18 @@ class Settings(EngineSettings):
         None, description="When set, POST /predict requires the header X-API-Key with this value."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for a terminal; json: one JSON object per line."
+    )
+    max_inflight: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description=(
+            "Predictions in progress per worker; beyond it POST /predict answers 503 with "
+            "Retry-After at once instead of queueing."
+        ),
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from app import metrics
 from app.settings import Settings
-from engine import Predictor
+from engine import ModelCard, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +15,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ServiceState:
     settings: Settings
+    card_at_start: ModelCard | None = None  # read before loading, for names and labels
     predictor: Predictor | None = None
     error: str | None = None
 
@@ -21,10 +23,17 @@ class ServiceState:
     def ready(self) -> bool:
         return self.predictor is not None
 
+    @property
+    def model_name(self) -> str | None:
+        card = self.predictor.bundle.card if self.predictor else self.card_at_start
+        return card.name if card else None
+
     def load(self) -> None:
         """Load and validate the bundle; on failure keep a path-free reason for /health."""
         try:
             self.predictor = Predictor.from_settings(self.settings)
+            card = self.predictor.bundle.card
+            metrics.MODEL_INFO.labels(card.name, card.version).set(1)
             log.info(
                 "model %s loaded from %s (threshold %.4f)",
                 self.predictor.bundle.version,

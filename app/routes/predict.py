@@ -8,6 +8,7 @@ import time
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from app import metrics
 from app.deps import PredictorDep, StateDep, require_api_key
 from app.schemas import ImageInfo, PredictionResponse, error_responses
 from engine import Prediction
@@ -51,9 +52,19 @@ def build_router(response_model: type[PredictionResponse]) -> APIRouter:
                 400, "heatmaps are turned off on this server (GRADCAM_ENABLED=false)"
             )
         result = await run_in_threadpool(predictor.predict, data, want_heatmap)
-        return response_model(**answer_fields(result, predictor.bundle.version, request))
+        fields = answer_fields(result, predictor.bundle.version, request)
+        record(request, result, fields["timings_ms"])
+        return response_model(**fields)
 
     return router
+
+
+def record(request: Request, result: Prediction, timings_ms: dict[str, float]) -> None:
+    """Metrics of an answered prediction, and its fields for the request's log line."""
+    metrics.PREDICTIONS.labels(result.label).inc()
+    metrics.PROBABILITY.observe(result.probability)
+    metrics.observe_stages(timings_ms)
+    request.state.prediction = {"label": result.label, "probability": round(result.probability, 4)}
 
 
 def answer_fields(result: Prediction, model_version: str, request: Request) -> dict:
@@ -63,8 +74,8 @@ def answer_fields(result: Prediction, model_version: str, request: Request) -> d
     if result.heatmap is not None:
         started = time.perf_counter()
         heatmap_b64 = base64.b64encode(encode_png(result.heatmap.overlay)).decode("ascii")
-        timings["png_base64"] = round((time.perf_counter() - started) * 1000, 3)
-        timings["total"] = round(timings["total"] + timings["png_base64"], 3)
+        timings["encode"] = round((time.perf_counter() - started) * 1000, 3)
+        timings["total"] = round(timings["total"] + timings["encode"], 3)
     return {
         "probability": result.probability,
         "label": result.label,
