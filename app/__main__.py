@@ -3,77 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 from pathlib import Path
 
-import cv2
 from tqdm import tqdm
 
-from imaging import IMAGE_SUFFIXES
+from app.batch import collect_images, score_file, write_csv, write_overlay
 
 
-def collect_images(paths: list[str]) -> list[Path]:
-    """Files as given, and every JPEG/PNG under the folders given, sorted."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                sorted(
-                    p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                )
-            )
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
-    return found
-
-
-def predict_command(args: argparse.Namespace) -> int:
+def _local(args: argparse.Namespace, files: list[Path], heatmap_dir: Path | None) -> list[dict]:
     from app.settings import Settings
     from engine import Predictor
-    from imaging import ImageError
 
-    heatmap_dir = Path(args.heatmaps) if args.heatmaps else None
+    predictor = Predictor.from_settings(Settings(), **_overrides(args, heatmap_dir))
+    rows = []
+    for index, path in enumerate(tqdm(files, desc="predict", unit="image")):
+        row, overlay = score_file(predictor, path, heatmap=heatmap_dir is not None)
+        rows.append(row)
+        if heatmap_dir is not None and overlay is not None:
+            write_overlay(heatmap_dir, index, path, overlay)
+    return rows
+
+
+def _overrides(args: argparse.Namespace, heatmap_dir: Path | None) -> dict:
     overrides: dict = {"gradcam_enabled": heatmap_dir is not None}
     if args.model:
         overrides["model_dir"] = Path(args.model)
     if args.threshold is not None:
         overrides["threshold"] = args.threshold
-    predictor = Predictor.from_settings(Settings(), **overrides)
+    return overrides
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    heatmap_dir = Path(args.heatmaps) if args.heatmaps else None
     if heatmap_dir:
         heatmap_dir.mkdir(parents=True, exist_ok=True)
     files = collect_images(args.paths)
-    failures = 0
-    with open(args.out, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["file", "probability", "label", "threshold", "model_version", "error"])
-        for index, path in enumerate(tqdm(files, desc="predict", unit="image")):
-            try:
-                result = predictor.predict(path.read_bytes(), heatmap=heatmap_dir is not None)
-            except (ImageError, OSError) as exc:
-                failures += 1
-                writer.writerow([str(path), "", "", "", predictor.bundle.version, str(exc)])
-                continue
-            writer.writerow(
-                [
-                    str(path),
-                    f"{result.probability:.6f}",
-                    result.label,
-                    f"{result.threshold:.6f}",
-                    predictor.bundle.version,
-                    "",
-                ]
-            )
-            if heatmap_dir is not None and result.heatmap is not None:
-                name = f"{index:05d}_{path.stem}_gradcam.png"
-                cv2.imwrite(str(heatmap_dir / name), result.heatmap.overlay)
+    rows = _local(args, files, heatmap_dir)
+    write_csv(Path(args.out), rows)
+    failures = sum(1 for row in rows if row["error"])
     print(f"scored {len(files) - failures} of {len(files)} files -> {args.out}", file=sys.stderr)
     if failures:
-        print(f"{failures} files could not be read; see the error column", file=sys.stderr)
+        print(f"{failures} files were not scored; see the error column", file=sys.stderr)
     return 0
 
 

@@ -10,15 +10,31 @@ from engine import ModelCard
 
 
 class ImageInfo(BaseModel):
+    """The upload as read; for DICOM also acquisition facts (never patient data)."""
+
     format: str = Field(description="Format detected from the bytes.", examples=["JPEG"])
     width: int = Field(description="Width of the upload in pixels.", examples=[2048])
     height: int = Field(description="Height of the upload in pixels.", examples=[1536])
+    modality: str | None = Field(None, description="DICOM Modality (CR, DX, ...).")
+    view_position: str | None = Field(None, description="DICOM ViewPosition (PA, AP, ...).")
+    photometric_interpretation: str | None = Field(None, examples=[None])
+    bits_stored: int | None = Field(None, examples=[None])
+    transfer_syntax: str | None = Field(None, examples=[None])
+    frames: int | None = Field(None, description="DICOM frames; the first one is read.")
 
 
 class PredictionResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
-    probability: float = Field(ge=0.0, le=1.0, description="P(PNEUMONIA).", examples=[0.973])
+    probability: float = Field(
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Calibrated P(PNEUMONIA): of films given 0.8, about 80% have pneumonia (Platt "
+            "scaling fitted on validation films, applied inside the model)."
+        ),
+        examples=[0.973],
+    )
     label: str = Field(description="The positive label when probability >= threshold.")
     threshold: float = Field(description="Decision threshold used for the label.", examples=[0.41])
     heatmap: str | None = Field(
@@ -28,6 +44,30 @@ class PredictionResponse(BaseModel):
             "null when heatmap=false."
         ),
         examples=[None],
+    )
+    heatmap_grid: list[list[float]] | None = Field(
+        description=(
+            "The raw Grad-CAM map the overlay is drawn from, at its layer's resolution: a list "
+            "of rows, top to bottom, of values in [0, 1] covering the whole image (row r, "
+            "column c covers the image from r/rows to (r+1)/rows of its height, and likewise "
+            "for width). null when heatmap=false."
+        ),
+        examples=[[[0.0, 0.1, 0.0], [0.2, 1.0, 0.4], [0.0, 0.3, 0.1]]],
+    )
+    in_distribution: bool = Field(
+        description=(
+            "Whether the image looks like the frontal chest films the model was trained on. "
+            "false only when the service runs with OOD_GUARD=false (otherwise such images get "
+            "422 not_chest_xray)."
+        ),
+        examples=[True],
+    )
+    ood_score: float | None = Field(
+        description=(
+            "Out-of-distribution score: larger = further from the training films; images above "
+            "the model card's ood.threshold are refused. null for a bundle without a guard."
+        ),
+        examples=[0.62],
     )
     heatmap_empty: bool | None = Field(
         None,
@@ -73,6 +113,16 @@ class ErrorResponse(BaseModel):
     detail: str = Field(description="What was wrong, in one sentence.")
 
 
+class NotChestXrayResponse(ErrorResponse):
+    code: Literal["not_chest_xray"] = "not_chest_xray"
+    ood_score: float | None = Field(
+        description=(
+            "The out-of-distribution score that refused it; null when the DICOM header alone "
+            "said it is not a frontal chest film (a lateral view, another body part)."
+        )
+    )
+
+
 class ValidationErrorResponse(ErrorResponse):
     errors: list[dict[str, Any]] = Field(
         default_factory=list, description="Each field that failed validation, as FastAPI sees it."
@@ -85,6 +135,8 @@ ERROR_EXAMPLES = {
     413: "the upload is over the limit of 20971520 bytes",
     415: "not a supported image; send one of: JPEG, PNG",
     422: "the request is malformed: body.file: Field required",
+    "not_chest_xray": "the image is not like the chest X-rays the model knows "
+    "(out-of-distribution score 3.41, limit 1.17); send a frontal chest film",
     503: "the model is loading",
 }
 
@@ -96,9 +148,27 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         example: dict[str, Any] = {"detail": ERROR_EXAMPLES[status]}
         model: type[BaseModel] = ErrorResponse
         if status == 422:
-            model = ValidationErrorResponse
-            example["errors"] = [
-                {"type": "missing", "loc": ["body", "file"], "msg": "Field required"}
-            ]
+            refusal = {
+                "detail": ERROR_EXAMPLES["not_chest_xray"],
+                "code": "not_chest_xray",
+                "ood_score": 3.41,
+            }
+            malformed = {
+                **example,
+                "errors": [{"type": "missing", "loc": ["body", "file"], "msg": "Field required"}],
+            }
+            responses[status] = {
+                "model": NotChestXrayResponse | ValidationErrorResponse,
+                "description": "Not a frontal chest X-ray, or a malformed request.",
+                "content": {
+                    "application/json": {
+                        "examples": {
+                            "not_chest_xray": {"value": refusal},
+                            "malformed": {"value": malformed},
+                        }
+                    }
+                },
+            }
+            continue
         responses[status] = {"model": model, "content": {"application/json": {"example": example}}}
     return responses

@@ -2,6 +2,8 @@
 
 The HTTP service and the batch command call the same `Predictor`; it returns arrays (the map and
 the overlay), and each caller encodes them as it needs (base64 PNG for JSON, PNG files on disk).
+One ONNX call gives the calibrated probability (calibration is inside the graph, applied once)
+and the features the out-of-distribution guard judges before any label is given.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from engine.bundle import ModelBundle
+from engine.ood import OodGuard, OodVerdict
 from engine.overlay import render_overlay
 from engine.settings import EngineSettings
-from imaging import decode_upload, preprocess_grayscale
+from imaging import NotChestXrayError, decode_upload, preprocess_grayscale
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ class ImageFacts:
     format: str
     width: int
     height: int
+    dicom: dict[str, Any] | None = None  # acquisition facts only, never patient data
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Prediction:
     label: str
     threshold: float
     image: ImageFacts
+    in_distribution: bool
+    ood_score: float | None  # None for a bundle without guard statistics
     heatmap: Heatmap | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -59,11 +65,15 @@ class Predictor:
         heatmap_max_side: int = 512,
         tf_threads: int = 1,
         load_gradcam: bool = True,
+        refuse_out_of_distribution: bool = True,
     ) -> None:
         self.bundle = bundle
         self.threshold = bundle.threshold if threshold is None else float(threshold)
         self.max_image_pixels = max_image_pixels
         self.heatmap_max_side = heatmap_max_side
+        card = bundle.card
+        self.guard = OodGuard.load(bundle.directory, card.ood) if card.ood is not None else None
+        self.refuse_out_of_distribution = refuse_out_of_distribution
         self.gradcam: Any = None
         if load_gradcam:
             from engine.gradcam import GradCam
@@ -87,6 +97,7 @@ class Predictor:
             heatmap_max_side=settings.heatmap_max_side,
             tf_threads=settings.tf_threads,
             load_gradcam=settings.gradcam_enabled,
+            refuse_out_of_distribution=settings.ood_guard,
         )
 
     @classmethod
@@ -100,8 +111,14 @@ class Predictor:
         if self.gradcam is not None:
             self.gradcam(blank)
 
+    def judge(self, outputs: dict[str, np.ndarray], gray: np.ndarray) -> OodVerdict:
+        if self.guard is None:
+            return OodVerdict(None, True, None)
+        return self.guard.judge(outputs[self.guard.spec.feature_output][0], gray)
+
     def predict(self, data: bytes, heatmap: bool = True) -> Prediction:
-        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray."""
+        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray, and
+        `NotChestXrayError` (with the score) when the guard refuses it."""
         if heatmap and self.gradcam is None:
             raise RuntimeError("this predictor was created without Grad-CAM")
         t0 = time.perf_counter()
@@ -109,29 +126,38 @@ class Predictor:
         t1 = time.perf_counter()
         tensor = preprocess_grayscale(gray, self.bundle.preprocessing)
         t2 = time.perf_counter()
-        probability = float(self.bundle.predict(tensor[np.newaxis])[0])
+        outputs = self.bundle.run(tensor[np.newaxis])
+        probability = float(outputs[self.bundle.card.probability_output.name].reshape(-1)[0])
         t3 = time.perf_counter()
+        verdict = self.judge(outputs, gray)
+        if not verdict.in_distribution and self.refuse_out_of_distribution:
+            raise NotChestXrayError(verdict.reason or "not a chest X-ray", verdict.score)
+        t4 = time.perf_counter()
         positive = probability >= self.threshold
         label = self.bundle.labels[int(positive)]
         width, height = header.width, header.height
         if (gray.shape[1] > gray.shape[0]) != (width > height) and width != height:
             width, height = height, width  # EXIF orientation turned the picture
-        timings = {"decode": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2}
+        timings = {"decode": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "guard": t4 - t3}
         explained = None
         if heatmap:
             grid = self.gradcam(tensor, explain_positive=positive)
-            t4 = time.perf_counter()
-            overlay = render_overlay(gray, grid, self.heatmap_max_side)
             t5 = time.perf_counter()
+            overlay = render_overlay(gray, grid, self.heatmap_max_side)
+            t6 = time.perf_counter()
             # Grad-CAM can find no region that raises the label's score at this layer: say so.
             explained = Heatmap(grid=grid, overlay=overlay, empty=bool(grid.max() < 1e-6))
-            timings.update({"gradcam": t4 - t3, "overlay": t5 - t4})
+            timings.update({"gradcam": t5 - t4, "overlay": t6 - t5})
         timings["total"] = time.perf_counter() - t0
         return Prediction(
             probability=probability,
             label=label,
             threshold=self.threshold,
-            image=ImageFacts(header.format, width, height),
+            image=ImageFacts(
+                header.format, width, height, header.dicom.as_dict() if header.dicom else None
+            ),
             heatmap=explained,
+            in_distribution=verdict.in_distribution,
+            ood_score=verdict.score,
             timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
         )

@@ -32,7 +32,8 @@ def quiet_tensorflow_startup() -> None:
 
 
 @contextlib.contextmanager
-def _stderr_without_chatter() -> Iterator[None]:
+def stderr_without_chatter() -> Iterator[None]:
+    """Capture file descriptor 2 meanwhile; afterwards replay it without absl INFO/WARNING."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -54,7 +55,7 @@ def import_tensorflow() -> ModuleType:
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     quiet_tensorflow_startup()
-    with _import_lock, _stderr_without_chatter():
+    with _import_lock, stderr_without_chatter():
         import tensorflow
     return tensorflow
 

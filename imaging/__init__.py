@@ -10,8 +10,10 @@ from imaging.decode import (
     SUPPORTED_FORMATS,
     ImageHeader,
     decode_grayscale,
+    is_image_file,
     probe_image,
 )
+from imaging.dicom import DicomFacts
 from imaging.errors import (
     CorruptImageError,
     ImageError,
@@ -34,6 +36,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "SUPPORTED_FORMATS",
     "CorruptImageError",
+    "DicomFacts",
     "ImageError",
     "ImageHeader",
     "ImageTooLargeError",
@@ -45,6 +48,7 @@ __all__ = [
     "decode_upload",
     "enhance_bytes",
     "enhance_grayscale",
+    "is_image_file",
     "preprocess_bytes",
     "preprocess_file",
     "preprocess_grayscale",

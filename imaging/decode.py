@@ -1,21 +1,25 @@
 """Identify and decode an uploaded X-ray into an 8-bit grayscale array.
 
-The format is read from the bytes (Pillow parses only the header), never from a file name or content
-type, and the pixel count is checked before any full decode so a decompression bomb costs nothing.
-OpenCV does the decode: it applies EXIF orientation, converts RGB/RGBA/CMYK/palette to gray and can
-decode a JPEG at 1/2, 1/4 or 1/8 scale, which is all a 150 px model needs from a 2000 px upload.
+The format is read from the bytes (DICOM by its DICM magic, JPEG and PNG by Pillow, which parses
+only the header), never from a file name or content type, and the pixel count is checked before any
+full decode so a decompression bomb costs nothing. OpenCV decodes JPEG and PNG: it applies EXIF
+orientation, converts RGB/RGBA/CMYK/palette to gray and can decode a JPEG at 1/2, 1/4 or 1/8 scale,
+which is all a 150 px model needs from a 2000 px upload. DICOM goes through `imaging.dicom`.
 """
 
 from __future__ import annotations
 
 import io
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from imaging import dicom
 from imaging.errors import (
     CorruptImageError,
     ImageTooLargeError,
@@ -23,9 +27,10 @@ from imaging.errors import (
     UnsupportedImageError,
 )
 
-SUPPORTED_FORMATS = ("JPEG", "PNG")
+SUPPORTED_FORMATS = ("JPEG", "PNG", "DICOM")
 # File names a folder scan picks up (training data, batch scoring); uploads are judged by bytes.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+# Files without a suffix are picked up too when they are DICOM (PACS exports often have none).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".dcm", ".dicom"})
 # Below this many pixels on a side a picture cannot be a chest X-ray (1x1 pixels, 4000x2 strips).
 MIN_IMAGE_SIDE = 32
 
@@ -48,16 +53,41 @@ class ImageHeader:
     width: int
     height: int
     mode: str
+    dicom: dicom.DicomFacts | None = None
+    # The parsed DICOM dataset, kept so the pixels are not parsed twice.
+    dataset: Any = field(default=None, repr=False, compare=False)
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
 
 
+def is_image_file(path: Path) -> bool:
+    """Whether a folder scan should pick this file up (by suffix, or DICOM magic if it has none)."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return True
+    if path.suffix:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            return dicom.is_dicom(handle.read(dicom.PREAMBLE_BYTES + 4))
+    except OSError:
+        return False
+
+
 def probe_image(data: bytes, max_pixels: int | None = None) -> ImageHeader:
     """Read format and size from the header only; refuse unsupported, empty or oversized images."""
     if not data:
         raise CorruptImageError("the upload is empty (0 bytes)")
+    if dicom.is_dicom(data):
+        dataset = dicom.parse(data)
+        width, height, facts = dicom.check(dataset, max_pixels, MIN_IMAGE_SIDE)
+        return ImageHeader("DICOM", width, height, facts.photometric_interpretation, facts, dataset)
+    if dicom.looks_like_bare_dataset(data):
+        raise UnsupportedImageError(
+            "this looks like a DICOM dataset without its Part 10 header (128-byte preamble and "
+            "DICM); send the DICOM file as stored"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -104,6 +134,8 @@ def decode_grayscale(data: bytes, header: ImageHeader, min_side: int = 0) -> np.
     `min_side` > 0 lets a large JPEG decode at reduced scale while keeping at least that many pixels
     on its short side.
     """
+    if header.format == "DICOM":
+        return dicom.to_gray8(header.dataset if header.dataset is not None else dicom.parse(data))
     buf = np.frombuffer(data, dtype=np.uint8)
     factor = jpeg_reduction_factor(header, min_side) if min_side > 0 else 1
     try:

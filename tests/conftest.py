@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from benchmarks.devdata import DATA_DIR_ENV, dev_data_root, has_dev_data
-from tests.images import png_bytes, synthetic_film
+from tests.dicom_files import grayscale_dicom
+from tests.images import png_bytes, synthetic_film, write_kaggle_layout
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BUNDLE = REPO / "models" / "default"
@@ -49,3 +52,45 @@ def shipped_bundle_dir() -> Path:
 def synthetic_xray() -> bytes:
     """A chest-like PNG film that needs no data set."""
     return png_bytes(synthetic_film(0, pneumonia=True))
+
+
+@pytest.fixture(scope="session")
+def small_kaggle(tmp_path_factory) -> Path:
+    """train/ (lower-case class folders, 16-bit PNG, RGB JPEG, DICOM, a broken file), test/, no
+    val/."""
+    root = write_kaggle_layout(tmp_path_factory.mktemp("kaggle"), {"train": 40, "test": 10})
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (root / "train" / cls).rename(root / "train" / cls.lower())
+    normal = root / "train" / "normal"
+    first = sorted(normal.iterdir())[0]
+    gray = cv2.imread(str(first), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(normal / "sixteen_bit.png"), gray.astype(np.uint16) * 257)
+    cv2.imwrite(str(normal / "colour.jpg"), cv2.applyColorMap(gray, cv2.COLORMAP_BONE))
+    (normal / "broken.jpeg").write_bytes(first.read_bytes()[:200])
+    (normal / "notes.txt").write_text("not an image, and not named like one")
+    sick = cv2.imread(str(sorted((root / "train" / "pneumonia").iterdir())[0]), 0)
+    (root / "train" / "pneumonia" / "film.dcm").write_bytes(grayscale_dicom(sick, bits_stored=12))
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_bundle(small_kaggle, tmp_path_factory) -> Path:
+    """A two-member bundle trained for six epochs on the synthetic films, every option on: the
+    training a fresh clone runs, and a bundle whose guard knows synthetic films."""
+    from training.settings import TrainSettings
+    from training.train import train
+
+    work = tmp_path_factory.mktemp("synthetic-bundle")
+    settings = TrainSettings(
+        epochs=6,
+        batch_size=10,
+        upload_variants=2,
+        val_fraction=0.35,
+        members=2,
+        consistency=0.1,
+        noise_std=0.01,
+        border_erase_rate=0.3,
+        marker_rate=0.3,
+    )
+    train(small_kaggle, work / "bundle", settings, run_dir=work / "run", cache_dir=work / "cache")
+    return work / "bundle"

@@ -14,6 +14,7 @@ DATA_DIR_ENV = "CXR_DATA_DIR"
 
 DEFAULTS = TrainSettings()
 # The TrainSettings fields a user sets from the command line (--epochs, --batch-size, ...).
+# Every TrainSettings field is a flag of `train` (--epochs, --batch-size, ...), with this help.
 TRAIN_FLAGS = {
     "epochs": "at most; early stopping may end sooner",
     "batch_size": "the seed used 10",
@@ -22,9 +23,27 @@ TRAIN_FLAGS = {
     "upload_variants": "simulated full-resolution uploads cached per image (0 = none)",
     "early_stop_patience": "epochs without a better validation AUC before stopping",
     "lr_patience": "epochs without a better validation AUC before halving the learning rate",
-    "seed": "split, augmentation and initial weights",
+    "rotation_degrees": "random rotation of training batches, +-degrees",
+    "zoom": "random zoom of training batches, +-fraction",
+    "shift": "random shift of training batches, +-fraction",
+    "noise_std": "Gaussian pixel noise on training batches",
+    "border_erase_rate": "share of training images with one border band painted over",
+    "marker_rate": "share of training images with a bright marker pasted somewhere",
+    "consistency": "weight of the squared logit gap between an upload and its invisible twin",
+    "members": "networks averaged in the served model (seeds SEED, SEED+1, ...)",
+    "gradcam_block": "the block whose feature map Grad-CAM reads",
+    "seed": "initial weights and augmentation of the first member",
+    "split_seed": "validation carve and cached uploads, shared by all members",
     "limit_per_class": "use only N images per class (0 = all); for quick trials",
 }
+# The ones `export` needs to find the same split and cache as training did.
+SPLIT_FLAGS = (
+    "val_fraction",
+    "upload_variants",
+    "consistency",
+    "split_seed",
+    "gradcam_block",
+)
 
 
 def _add_data_dir(parser: argparse.ArgumentParser, help_text: str) -> None:
@@ -60,13 +79,30 @@ def _evaluate(args: argparse.Namespace) -> None:
         Path(args.out) if args.out else None,
         split=args.split,
         update_card=args.update_card,
+        robustness_checks=not args.quick,
+        heatmaps=not args.quick,
+        samples_dir=Path(args.samples) if args.samples else None,
     )
 
 
 def _export(args: argparse.Namespace) -> None:
-    from training.export_cli import export_from_keras
+    from training.export_cli import export_from_checkpoints
 
-    export_from_keras(Path(args.keras), Path(args.out), Path(args.data_dir), Path(args.card))
+    settings = TrainSettings(**{field: getattr(args, field) for field in SPLIT_FLAGS})
+    export_from_checkpoints(
+        [Path(p) for p in args.members],
+        Path(args.out),
+        Path(args.data_dir),
+        settings,
+        cache_dir=args.cache_dir,
+    )
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, flags: dict[str, str]) -> None:
+    for field, help_text in flags.items():
+        default = getattr(DEFAULTS, field)
+        flag = "--" + field.replace("_", "-")
+        parser.add_argument(flag, dest=field, type=type(default), default=default, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,10 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_dir(t, "Kaggle-layout folder with train/ [val/] [test/]")
     t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
-    for field, help_text in TRAIN_FLAGS.items():
-        default = getattr(DEFAULTS, field)
-        flag = "--" + field.replace("_", "-")
-        t.add_argument(flag, dest=field, type=type(default), default=default, help=help_text)
+    _add_settings_flags(t, TRAIN_FLAGS)
     t.add_argument(
         "--run-dir", default=None, help="logs and checkpoints (runs/<time> when not given)"
     )
@@ -103,19 +136,26 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--update-card", action="store_true", help="write the metrics into the bundle's model card"
     )
+    e.add_argument(
+        "--samples",
+        default=None,
+        help="a folder of full-resolution films: guard refusals and robustness on them too",
+    )
+    e.add_argument("--quick", action="store_true", help="skip the robustness and Grad-CAM checks")
     e.set_defaults(func=_evaluate)
 
     x = sub.add_parser(
         "export",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        help="re-export a .keras model to a bundle (ONNX + card)",
+        help="assemble a bundle from trained member checkpoints (calibrate, threshold, guard)",
     )
-    x.add_argument("--keras", required=True, help="a .keras file (e.g. runs/<time>/best.keras)")
-    x.add_argument("--out", required=True, help="bundle folder to write")
     x.add_argument(
-        "--card", required=True, help="an existing model_card.json to take settings from"
+        "--members", nargs="+", required=True, help="runs/<time>/member*/best.keras files"
     )
-    _add_data_dir(x, "Kaggle-layout folder with images for the parity check")
+    x.add_argument("--out", required=True, help="bundle folder to write")
+    _add_data_dir(x, "the Kaggle-layout folder the members were trained on")
+    _add_settings_flags(x, {field: TRAIN_FLAGS[field] for field in SPLIT_FLAGS})
+    x.add_argument("--cache-dir", default="runs/cache", help="preprocessed-image cache")
     x.set_defaults(func=_export)
     return parser
 

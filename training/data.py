@@ -1,8 +1,9 @@
 """Find a Kaggle-layout data set, split it, and turn every image into cached model inputs.
 
-Layout: DATA_DIR/{train,val,test}/{NORMAL,PNEUMONIA}/*.{jpg,jpeg,png}, folder names matched without
-regard to case. Each image goes through the shared chain (`imaging`) once, not once per epoch; the
-enhanced 150x150 uint8 pictures are cached on disk keyed by file hashes and the chain's parameters.
+Layout: DATA_DIR/{train,val,test}/{NORMAL,PNEUMONIA}/*.{jpg,jpeg,png,dcm}, folder names matched
+without regard to case (DICOM files without a suffix are found by their bytes). Each image goes
+through the shared chain (`imaging`) once, not once per epoch; the enhanced 150x150 uint8 pictures
+are cached on disk keyed by file hashes and the chain's parameters.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from imaging import IMAGE_SUFFIXES, ImageError, PreprocessingParams, enhance_bytes
-from training.upload_simulation import simulate_upload
+from imaging import ImageError, PreprocessingParams, enhance_bytes, is_image_file
+from training.upload_simulation import invisible_twin, simulate_upload
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def list_split(data_dir: Path, split: str) -> LabelledFiles:
         if class_dir is None:
             continue
         for path in sorted(class_dir.rglob("*")):
-            if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            if path.is_file() and is_image_file(path):
                 files.paths.append(path)
                 files.labels.append(label)
     return files
@@ -146,27 +147,33 @@ class EnhancedImages:
     labels: np.ndarray
     paths: list[Path]
     skipped: list[tuple[Path, str]]
+    twins: np.ndarray | None = None  # (N, V, S, S): each variant after an invisible change
 
 
-def _enhance_one(args: tuple[str, PreprocessingParams, int, int]) -> tuple[np.ndarray | None, str]:
-    path, params, n_variants, seed = args
+def _enhance_one(
+    args: tuple[str, PreprocessingParams, int, int, bool],
+) -> tuple[np.ndarray | None, str]:
+    """(V, S, S) variants, or (2, V, S, S) with their invisible twins; None and why if unread."""
+    path, params, n_variants, seed, twins = args
     try:
         data = Path(path).read_bytes()
-        variants = [enhance_bytes(data, params)]
         rng = np.random.default_rng(seed)
-        for _ in range(n_variants - 1):
-            variants.append(enhance_bytes(simulate_upload(data, rng), params))
-        return np.stack(variants), ""
+        encoded = [data] + [simulate_upload(data, rng) for _ in range(n_variants - 1)]
+        variants = np.stack([enhance_bytes(e, params) for e in encoded])
+        if twins:
+            paired = np.stack([invisible_twin(e, params, rng) for e in encoded])
+            return np.stack([variants, paired]), ""
+        return variants, ""
     except (ImageError, OSError) as exc:
         return None, f"{type(exc).__name__}: {exc}"
 
 
 def _cache_key(
-    files: LabelledFiles, params: PreprocessingParams, n_variants: int, seed: int
+    files: LabelledFiles, params: PreprocessingParams, n_variants: int, seed: int, twins: bool
 ) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(params.to_dict(), sort_keys=True).encode())
-    digest.update(f"{n_variants}:{seed}:v2".encode())
+    digest.update(f"{n_variants}:{seed}:{twins}:v4".encode())
     for path in files.paths:
         stat = path.stat()
         digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -181,11 +188,14 @@ def enhance_files(
     cache_dir: Path | None = None,
     workers: int = 2,
     desc: str = "preprocess",
+    twins: bool = False,
 ) -> EnhancedImages:
-    """Run the shared chain over every file once (plus simulated uploads), reporting bad files."""
+    """Run the shared chain over every file once (plus simulated uploads and, with `twins`, their
+    invisible twins), reporting bad files."""
     cache_file = None
     if cache_dir is not None:
-        cache_file = Path(cache_dir) / f"{desc}-{_cache_key(files, params, n_variants, seed)}.npz"
+        key = _cache_key(files, params, n_variants, seed, twins)
+        cache_file = Path(cache_dir) / f"{desc}-{key}.npz"
         if cache_file.exists():
             cached = np.load(cache_file, allow_pickle=False)
             keep = cached["keep"]
@@ -198,8 +208,11 @@ def enhance_files(
                 np.asarray(files.labels)[keep],
                 [files.paths[i] for i in keep],
                 skipped,
+                cached.get("twins"),
             )
-    jobs = [(str(p), params, n_variants, seed * 1_000_003 + i) for i, p in enumerate(files.paths)]
+    jobs = [
+        (str(p), params, n_variants, seed * 1_000_003 + i, twins) for i, p in enumerate(files.paths)
+    ]
     results: list[tuple[np.ndarray | None, str]] = []
     if workers > 1 and len(jobs) > 8:
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -213,23 +226,24 @@ def enhance_files(
     for i in bad:
         log.warning("skipped unreadable image %s (%s)", files.paths[i], results[i][1])
     size = params.image_size
-    images = (
-        np.stack([results[i][0] for i in keep])
-        if keep
-        else np.zeros((0, n_variants, size, size), np.uint8)
-    )
+    shape = (0, 2, n_variants, size, size) if twins else (0, n_variants, size, size)
+    stacked = np.stack([results[i][0] for i in keep]) if keep else np.zeros(shape, np.uint8)
+    images, paired = (stacked[:, 0], stacked[:, 1]) if twins else (stacked, None)
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
+        extra = {"twins": paired} if paired is not None else {}
         np.savez(
             cache_file,
             images=images,
             keep=np.asarray(keep, dtype=np.int64),
             bad=np.asarray(bad, dtype=np.int64),
             why=np.asarray([results[i][1] for i in bad], dtype=str),
+            **extra,
         )
     return EnhancedImages(
         images,
         np.asarray(files.labels, dtype=np.int64)[keep],
         [files.paths[i] for i in keep],
         [(files.paths[i], results[i][1]) for i in bad],
+        paired,
     )

@@ -1,7 +1,7 @@
-"""Write a model bundle: model.keras, model.onnx (tf2onnx, opset 17) and model_card.json.
+"""Write a model bundle: model.keras, model.onnx (tf2onnx, opset 17), ood_stats.npz and the card.
 
-Export refuses to finish unless ONNX Runtime reproduces Keras on real preprocessed images within
-the parity bound; the measured difference goes into the card.
+Export refuses to finish unless ONNX Runtime reproduces Keras on real preprocessed images, for
+every output, within the parity bound; the measured difference goes into the card.
 """
 
 from __future__ import annotations
@@ -18,23 +18,19 @@ import tensorflow as tf
 
 from engine import ModelBundle, ModelCard
 from engine.bundle import KERAS_FILE, ONNX_FILE, sha256_file
-from engine.card import (
-    CARD_FILE,
-    GradCamMember,
-    GradCamSpec,
-    OnnxInfo,
-    Parity,
-    TensorSpec,
-    Threshold,
-)
+from engine.card import CARD_FILE, Calibration, OnnxInfo, Parity, TensorSpec, Threshold
+from engine.ood import OodGuard
+from engine.runtime import stderr_without_chatter
 from imaging import PreprocessingParams
 from training.data import CLASS_NAMES
-from training.model import GRADCAM_LAYER, INPUT_NAME, OUTPUT_NAME
+from training.model import INPUT_NAME
+from training.ood import save_stats
+from training.serving import FEATURES_OUTPUT, PROBABILITY_OUTPUT, ServingGraph
 
 log = logging.getLogger(__name__)
 
 OPSET = 17
-PARITY_TOLERANCE = 1e-5
+PARITY_TOLERANCE = 1e-5  # absolute, on probabilities; relative (to 1 + |value|) on features
 MIN_PARITY_IMAGES = 32
 
 
@@ -42,32 +38,44 @@ class ExportError(RuntimeError):
     """Export could not produce a bundle that serves what Keras computes."""
 
 
-def keras_probabilities(model: keras.Model, batch: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Inference-mode probabilities through a compiled tf.function (much faster than eager)."""
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    out = [
-        infer(tf.constant(batch[i : i + batch_size], tf.float32)).numpy()
-        for i in range(0, len(batch), batch_size)
-    ]
-    return np.concatenate(out).reshape(-1) if out else np.zeros(0, np.float32)
+def keras_outputs(model: keras.Model, batch: np.ndarray, batch_size: int = 64) -> list[np.ndarray]:
+    """Every output in inference mode (Keras's compiled predict)."""
+    out = model.predict(batch.astype(np.float32), batch_size=batch_size, verbose=0)
+    return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
 
 
 def convert_to_onnx(model: keras.Model, image_size: int, path: Path) -> None:
     import tf2onnx
 
     spec = (tf.TensorSpec((None, image_size, image_size, 1), tf.float32, name=INPUT_NAME),)
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))
+    with stderr_without_chatter():  # grappler's C++ INFO lines during conversion
+        tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))
+
+
+def parity(model: keras.Model, bundle: ModelBundle, batch: np.ndarray) -> float:
+    """Largest disagreement between Keras and ONNX over every output (see PARITY_TOLERANCE)."""
+    expected = keras_outputs(model, batch)
+    served = bundle.run(batch)
+    worst = 0.0
+    for spec, reference in zip(bundle.card.outputs, expected, strict=True):
+        diff = np.abs(served[spec.name] - reference)
+        if spec.name != PROBABILITY_OUTPUT:
+            diff = diff / (1.0 + np.abs(reference))
+        worst = max(worst, float(diff.max()))
+    return worst
 
 
 def export_bundle(
-    model: keras.Model,
+    graph: ServingGraph,
     out_dir: Path,
     params: PreprocessingParams,
     parity_images: np.ndarray,
-    threshold: dict[str, Any],
+    threshold: Threshold,
+    calibration: Calibration | None,
+    guard: OodGuard,
     extra_card: dict[str, Any] | None = None,
 ) -> ModelBundle:
-    """Save both model files and the card; check ONNX == Keras; return the loaded bundle."""
+    """Save the served graph, its ONNX twin, the guard's statistics and the card; check parity."""
     if len(parity_images) < MIN_PARITY_IMAGES:
         raise ExportError(
             f"parity needs at least {MIN_PARITY_IMAGES} real images, got {len(parity_images)}"
@@ -75,12 +83,13 @@ def export_bundle(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras_path, onnx_path = out_dir / KERAS_FILE, out_dir / ONNX_FILE
-    model.save(keras_path)
-    convert_to_onnx(model, params.image_size, onnx_path)
+    graph.model.save(keras_path)
+    convert_to_onnx(graph.model, params.image_size, onnx_path)
+    stats_path = save_stats(guard, out_dir)
 
     created = dt.datetime.now(dt.UTC)
     onnx_sha = sha256_file(onnx_path)
-    grid = model.get_layer(GRADCAM_LAYER).output.shape[1:3]
+    width = guard.width
     card = ModelCard(
         name="cxr-pneumonia-cnn",
         version=f"{created:%Y.%m.%d}-{onnx_sha[:8]}",
@@ -90,21 +99,25 @@ def export_bundle(
             "Research and decision support only; not a medical device. A clinician reads the image."
         ),
         labels=CLASS_NAMES,
-        sha256={ONNX_FILE: onnx_sha, KERAS_FILE: sha256_file(keras_path)},
+        sha256={
+            ONNX_FILE: onnx_sha,
+            KERAS_FILE: sha256_file(keras_path),
+            stats_path.name: sha256_file(stats_path),
+        },
         input=TensorSpec(name=INPUT_NAME, shape=(None, *params.input_shape), range=(0.0, 1.0)),
-        outputs=(TensorSpec(name=OUTPUT_NAME, shape=(None, 1), meaning="P(PNEUMONIA)"),),
-        preprocessing=params,
-        threshold=Threshold(**threshold),
-        gradcam=GradCamSpec(
-            members=(
-                GradCamMember(
-                    feature_layer=GRADCAM_LAYER,
-                    pooled_layer="head_dropout",
-                    dense_layer=OUTPUT_NAME,
-                ),
+        outputs=(
+            TensorSpec(name=PROBABILITY_OUTPUT, shape=(None, 1), meaning="calibrated P(PNEUMONIA)"),
+            TensorSpec(
+                name=FEATURES_OUTPUT,
+                shape=(None, width),
+                meaning="per-block global-average-pooled features of every member (the guard's)",
             ),
-            grid=(int(grid[0]), int(grid[1])),
         ),
+        preprocessing=params,
+        threshold=threshold,
+        gradcam=graph.gradcam,
+        calibration=calibration,
+        ood=guard.spec,
         onnx=OnnxInfo(opset=OPSET),
         software={
             "python": platform.python_version(),
@@ -117,14 +130,14 @@ def export_bundle(
 
     bundle = ModelBundle.load(out_dir)
     batch = parity_images.astype(np.float32)
-    diff = float(np.max(np.abs(keras_probabilities(model, batch) - bundle.predict(batch))))
-    parity = Parity(images=len(batch), max_abs_diff=diff, tolerance=PARITY_TOLERANCE)
-    card = card.model_copy(update={"onnx": OnnxInfo(opset=OPSET, parity=parity)})
+    diff = parity(graph.model, bundle, batch)
+    checked = Parity(images=len(batch), max_abs_diff=diff, tolerance=PARITY_TOLERANCE)
+    card = card.model_copy(update={"onnx": OnnxInfo(opset=OPSET, parity=checked)})
     card.write(out_dir)
     if not diff <= PARITY_TOLERANCE:
         raise ExportError(
             f"ONNX and Keras disagree by {diff:.3g} on {len(batch)} images "
-            f"(> {PARITY_TOLERANCE}); {out_dir / CARD_FILE} records it, do not ship this bundle"
+            f"(> {PARITY_TOLERANCE}); {CARD_FILE} records it, do not ship this bundle"
         )
     log.info(
         "exported %s: parity max |Keras - ONNX| = %.2e on %d images", out_dir, diff, len(batch)

@@ -1,40 +1,52 @@
-"""`python -m training export`: rebuild a bundle from a .keras file and an existing card.
+"""`python -m training export`: assemble a bundle from member checkpoints already trained.
 
-For when a checkpoint (e.g. runs/<time>/best.keras) should be served, or a bundle re-exported after
-a tf2onnx upgrade: it keeps the card's threshold and preprocessing, and re-checks parity on real
-images from the data folder.
+For when members were trained separately (runs/<time>/member*/best.keras, perhaps on several
+machines) or a bundle must be rebuilt after a tf2onnx upgrade: it reads the same split and cache as
+training (same `split_seed`), calibrates, chooses the threshold, fits the guard and exports.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from engine import ModelCard
-from training.data import enhance_files, list_split
-from training.export import MIN_PARITY_IMAGES, export_bundle
-from training.train import to_unit_float
+from imaging import PreprocessingParams
+from training.assemble import assemble_bundle
+from training.data import enhance_files, load_splits
+from training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
-CARRIED_FIELDS = ("metrics", "data", "training")
 
-
-def export_from_keras(keras_path: Path, out_dir: Path, data_dir: Path, card_path: Path) -> Path:
-    card = ModelCard.read_file(card_path)
-    params = card.preprocessing
-    model = keras.saving.load_model(keras_path, compile=False)
-    files = list_split(Path(data_dir), "val")
-    if len(files) < MIN_PARITY_IMAGES:
-        files = list_split(Path(data_dir), "train")
-    rng = np.random.default_rng(0)
-    pick = np.sort(rng.choice(len(files), size=min(len(files), 128), replace=False))
-    enhanced = enhance_files(files.subset(pick), params, workers=1, desc="parity images")
-    images = to_unit_float(enhanced.images[:, 0], params).numpy()
-    extra = {key: getattr(card, key) for key in CARRIED_FIELDS}
-    export_bundle(model, out_dir, params, images, card.threshold.model_dump(), extra)
-    log.info("re-exported %s to %s", keras_path, out_dir)
+def export_from_checkpoints(
+    member_paths: list[Path],
+    out_dir: Path,
+    data_dir: Path,
+    settings: TrainSettings,
+    cache_dir: Path | None = None,
+) -> Path:
+    params = PreprocessingParams()
+    members = [keras.saving.load_model(path, compile=False) for path in member_paths]
+    splits = load_splits(data_dir, settings.val_fraction, seed=settings.split_seed)
+    n_variants = 1 + settings.upload_variants
+    enhance = {"cache_dir": cache_dir, "twins": settings.consistency > 0}
+    train_data = enhance_files(
+        splits.train, params, n_variants, settings.split_seed, desc="train", **enhance
+    )
+    val_data = enhance_files(
+        splits.val, params, n_variants, settings.split_seed + 1, desc="val", **enhance
+    )
+    extra = {
+        "data": {"source": Path(data_dir).name, "splits": splits.summary(), "skipped_files": []},
+        "training": {
+            **asdict(settings),
+            "members": len(members),
+            "assembled_from": [Path(p).name for p in member_paths],
+        },
+    }
+    assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)
+    log.info("assembled %d member(s) into %s", len(members), out_dir)
     return Path(out_dir)

@@ -1,4 +1,5 @@
-"""PNG plots of a training run and an evaluation: curves, ROC, confusion matrix, histograms."""
+"""PNG plots of a training run and an evaluation: curves, ROC, confusion matrix, histograms, and
+the reliability diagram."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def plot_training_curves(log_csv: Path, out_png: Path) -> bool:
         rows = list(csv.DictReader(handle))
     if not rows:
         return False
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+    members = sorted({r.get("member", "0") for r in rows}, key=int)
     panels = [
         (key, title)
         for key, title in (
@@ -35,10 +36,15 @@ def plot_training_curves(log_csv: Path, out_png: Path) -> bool:
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.8), squeeze=False)
     for ax, (key, title) in zip(axes[0], panels, strict=True):
-        if key in rows[0]:
-            ax.plot(epochs, [float(r[key]) for r in rows], "o-", label="train")
-        if f"val_{key}" in rows[0]:
-            ax.plot(epochs, [float(r[f"val_{key}"]) for r in rows], "s-", label="validation")
+        for member in members:
+            mine = [r for r in rows if r.get("member", "0") == member]
+            epochs = [int(r["epoch"]) + 1 for r in mine]
+            tag = f" (member {member})" if len(members) > 1 else ""
+            if key in mine[0]:
+                ax.plot(epochs, [float(r[key]) for r in mine], "o-", ms=3, label="train" + tag)
+            if f"val_{key}" in mine[0]:
+                values = [float(r[f"val_{key}"]) for r in mine]
+                ax.plot(epochs, values, "s-", ms=3, label="validation" + tag)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
@@ -94,6 +100,29 @@ def plot_histograms(labels: np.ndarray, probs: np.ndarray, threshold: float, out
     ax.set_xlabel("P(PNEUMONIA)")
     ax.set_ylabel("images")
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+
+
+def plot_reliability(bins: list[dict], ece: float, out_png: Path) -> None:
+    """Observed pneumonia rate against the mean probability in each bin; the diagonal is perfect."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    if bins:
+        mean = [b["mean_probability"] for b in bins]
+        observed = [b["observed_rate"] for b in bins]
+        largest = max(b["count"] for b in bins)
+        sizes = [20 + 180 * b["count"] / largest for b in bins]
+        ax.plot(mean, observed, "-", color="tab:blue", lw=1.5)
+        ax.scatter(mean, observed, s=sizes, color="tab:blue", zorder=3, label="bins (size = films)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted P(PNEUMONIA)")
+    ax.set_ylabel("observed share with pneumonia")
+    ax.set_title(f"reliability (ECE {ece:.3f}, 10 bins)")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)

@@ -20,5 +20,12 @@ class TrainSettings:
     rotation_degrees: float = 10.0
     zoom: float = 0.1
     shift: float = 0.1
-    seed: int = 42
+    noise_std: float = 0.0  # Gaussian pixel noise on training batches (0..1 scale)
+    border_erase_rate: float = 0.0  # share of images with one border band painted over
+    marker_rate: float = 0.0  # share of images with a bright marker pasted somewhere
+    consistency: float = 0.0  # weight of (logit(x) - logit(invisible twin of x))^2; 0 = off
+    members: int = 1  # networks in the served ensemble (seeds seed, seed+1, ...)
+    gradcam_block: int = 5  # the block whose feature map Grad-CAM reads
+    seed: int = 42  # initial weights and augmentation of the first member
+    split_seed: int = 42  # validation carve and cached uploads, shared by all members
     limit_per_class: int = 0  # 0 = all; small values make smoke runs

@@ -1,10 +1,15 @@
-"""Fit the CNN on cached, preprocessed images; choose the threshold on validation; export."""
+"""Fit the member networks on cached, preprocessed images, then assemble and export the bundle.
+
+One split and one cache serve every member (`split_seed`), so the members of an ensemble are chosen
+on the same validation films; each member differs only in its seed (initial weights, augmentation
+and batch order). Assembly (training/assemble.py) calibrates, chooses the threshold and fits the
+out-of-distribution guard on that validation split, never on the test split.
+"""
 
 from __future__ import annotations
 
-import json
+import csv
 import logging
-import shutil
 import sys
 import time
 from dataclasses import asdict
@@ -15,9 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 from imaging import PreprocessingParams
-from training.data import EnhancedImages, enhance_files, load_splits
-from training.export import export_bundle, keras_probabilities
-from training.metrics import classification_metrics, youden_threshold
+from training.assemble import assemble_bundle
+from training.augment import occlude_borders, paste_markers
+from training.data import EnhancedImages, LabelledFiles, enhance_files, load_splits
 from training.model import build_augmenter, build_cnn
 from training.settings import TrainSettings
 
@@ -30,33 +35,68 @@ def to_unit_float(images: tf.Tensor, params: PreprocessingParams) -> tf.Tensor:
 
 
 def training_dataset(
-    data: EnhancedImages, params: PreprocessingParams, settings: TrainSettings
+    data: EnhancedImages, params: PreprocessingParams, settings: TrainSettings, seed: int
 ) -> tf.data.Dataset:
-    """Shuffled batches; each epoch takes one random variant per image, then augments."""
+    """Shuffled, augmented batches; each epoch shows each image as one random cached variant.
+
+    With consistency on, each variant comes with its invisible twin: both get the same geometric
+    augmentation and sit in rows 2k and 2k+1 of the batch, for the consistency term of the loss.
+    """
     n_variants = data.images.shape[1]
     augment = build_augmenter(
-        settings.rotation_degrees, settings.zoom, settings.shift, settings.seed
+        settings.rotation_degrees, settings.zoom, settings.shift, settings.noise_std, seed
     )
+    paired = settings.consistency > 0 and data.twins is not None
+    size = params.image_size
 
-    def pick_variant(variants: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        index = tf.random.uniform((), 0, n_variants, dtype=tf.int32, seed=settings.seed)
-        return variants[index], label
+    def pick(variants: tf.Tensor, twins: tf.Tensor, label: tf.Tensor):
+        index = tf.random.uniform((), 0, n_variants, dtype=tf.int32, seed=seed)
+        return tf.stack([variants[index], twins[index]], axis=-1), label
 
-    ds = tf.data.Dataset.from_tensor_slices((data.images, data.labels.astype(np.float32)))
-    ds = ds.shuffle(len(data.labels), seed=settings.seed, reshuffle_each_iteration=True)
-    ds = ds.map(pick_variant, num_parallel_calls=tf.data.AUTOTUNE).batch(settings.batch_size)
-    ds = ds.map(
-        lambda x, y: (augment(to_unit_float(x, params), training=True), y),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
+    def augment_batch(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = augment(tf.cast(x, tf.float32) * np.float32(params.scale), training=True)
+        x = paste_markers(occlude_borders(x, settings.border_erase_rate), settings.marker_rate)
+        if paired:  # (B, S, S, 2) -> rows 2k, 2k+1 = the pair
+            x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), (-1, size, size, 1))
+            y = tf.repeat(y, 2)
+        return x, y
+
+    labels = data.labels.astype(np.float32)
+    twins = data.twins if paired else data.images
+    ds = tf.data.Dataset.from_tensor_slices((data.images, twins, labels))
+    ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
+    if not paired:
+        ds = ds.map(lambda x, y: (x[..., :1], y))
+    batch = settings.batch_size // 2 if paired else settings.batch_size
+    ds = ds.batch(batch, drop_remainder=paired).map(augment_batch, tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def upload_path_view(data: EnhancedImages) -> tuple[np.ndarray, np.ndarray]:
-    """Every simulated-upload variant (1..V-1) as its own example; variant 0 if there are none."""
-    images = data.images[:, 1:] if data.images.shape[1] > 1 else data.images
-    n, v = images.shape[:2]
-    return images.reshape(n * v, *images.shape[2:]), np.repeat(data.labels, v)
+def logit_loss(consistency: float):
+    """Cross-entropy on logits, plus `consistency` x the squared logit gap between each upload and
+    its invisible twin (rows 2k, 2k+1) when training on pairs."""
+    if consistency <= 0:
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+
+    def loss(y_true: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        pairs = tf.reshape(logits, (-1, 2))
+        gap = tf.square(pairs[:, 0] - pairs[:, 1])
+        return bce(y_true, logits) + consistency * tf.repeat(gap, 2)
+
+    return loss
+
+
+def validation_set(data: EnhancedImages) -> tuple[np.ndarray, np.ndarray]:
+    """The simulated uploads of every validation image (what selection scores); with twins, each
+    followed by its twin, so the consistency term of the validation loss is meaningful too."""
+    uploads = data.images[:, 1:] if data.images.shape[1] > 1 else data.images
+    if data.twins is not None:
+        twins = data.twins[:, 1:] if data.twins.shape[1] > 1 else data.twins
+        uploads = np.stack([uploads, twins], axis=2)  # (N, V, 2, S, S)
+    per_image = int(np.prod(uploads.shape[1:-2]))
+    return uploads.reshape(-1, *uploads.shape[-2:]), np.repeat(data.labels, per_image)
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -64,7 +104,7 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
     return {i: float(len(labels) / (2 * max(c, 1))) for i, c in enumerate(counts)}
 
 
-def _limit(files, per_class: int):
+def _limit(files: LabelledFiles, per_class: int) -> LabelledFiles:
     if per_class <= 0:
         return files
     labels = np.asarray(files.labels)
@@ -72,39 +112,26 @@ def _limit(files, per_class: int):
     return files.subset(np.sort(keep))
 
 
-def train(
-    data_dir: Path,
-    out_dir: Path,
+def fit_member(
+    train_data: EnhancedImages,
+    val_x: np.ndarray,
+    val_y: np.ndarray,
+    params: PreprocessingParams,
     settings: TrainSettings,
-    params: PreprocessingParams | None = None,
-    run_dir: Path | None = None,
-    cache_dir: Path | None = None,
-) -> Path:
-    """Train, pick the threshold on the validation uploads, export the bundle; return its path."""
-    params = params or PreprocessingParams()
-    run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    seed: int,
+    run_dir: Path,
+) -> tuple[keras.Model, dict]:
+    """Train one member network (image -> logit); the best epoch by validation AUC is kept."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(settings.seed)
-
-    splits = load_splits(data_dir, settings.val_fraction, seed=settings.seed)
-    splits.train = _limit(splits.train, settings.limit_per_class)
-    splits.val = _limit(splits.val, settings.limit_per_class)
-    n_variants = 1 + settings.upload_variants
-    train_data = enhance_files(
-        splits.train, params, n_variants, settings.seed, cache_dir, desc="train"
-    )
-    val_data = enhance_files(
-        splits.val, params, n_variants, settings.seed + 1, cache_dir, desc="val"
-    )
-    skipped = train_data.skipped + val_data.skipped
-
-    val_x, val_y = upload_path_view(val_data)
-    val_x = to_unit_float(val_x, params).numpy()
+    keras.utils.set_random_seed(seed)
     model = build_cnn(params.image_size)
     model.compile(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")],
+        loss=logit_loss(settings.consistency),
+        metrics=[
+            keras.metrics.AUC(name="auc", from_logits=True),
+            keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
+        ],
     )
     best_path = run_dir / "best.keras"
     callbacks = [
@@ -126,7 +153,7 @@ def train(
     ]
     started = time.perf_counter()
     history = model.fit(
-        training_dataset(train_data, params, settings),
+        training_dataset(train_data, params, settings, seed),
         validation_data=(val_x, val_y.astype(np.float32)),
         epochs=settings.epochs,
         class_weight=class_weights(train_data.labels),
@@ -136,46 +163,99 @@ def train(
     )
     seconds = time.perf_counter() - started
     epochs_run = len(history.history["loss"])
-    images_per_second = epochs_run * len(train_data.labels) / seconds
-    log.info("trained %d epochs in %.0f s (%.1f images/s)", epochs_run, seconds, images_per_second)
-
+    pairs = 2 if settings.consistency > 0 and train_data.twins is not None else 1
+    images_per_second = epochs_run * len(train_data.labels) * pairs / seconds
+    log.info(
+        "member seed %d: %d epochs in %.0f s (%.1f images/s), best validation AUC %.4f",
+        seed,
+        epochs_run,
+        seconds,
+        images_per_second,
+        max(history.history["val_auc"]),
+    )
     best = keras.saving.load_model(best_path, compile=False) if best_path.exists() else model
-    val_prob = keras_probabilities(best, val_x)
-    threshold_value = youden_threshold(val_y, val_prob)
-    val_clean = to_unit_float(val_data.images[:, 0], params).numpy()
-    val_clean_prob = keras_probabilities(best, val_clean)
-    threshold = {
-        "value": threshold_value,
-        "method": "Youden's J (max sensitivity + specificity - 1)",
-        "chosen_on": (
-            f"validation split ({len(val_data.labels)} images), each as "
-            f"{max(1, settings.upload_variants)} simulated full-resolution uploads"
-        ),
+    summary = {
+        "seed": seed,
+        "epochs_run": epochs_run,
+        "best_epoch": int(np.argmax(history.history["val_auc"])) + 1,
+        "best_validation_auc": round(float(max(history.history["val_auc"])), 5),
+        "seconds": round(seconds, 1),
+        "images_per_second": round(images_per_second, 1),
     }
-    card_extra = {
-        "metrics": {
-            "validation_uploads": classification_metrics(val_y, val_prob, threshold_value),
-            "validation_as_files": classification_metrics(
-                val_data.labels, val_clean_prob, threshold_value
-            ),
-        },
+    return best, summary
+
+
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    settings: TrainSettings,
+    params: PreprocessingParams | None = None,
+    run_dir: Path | None = None,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Train `settings.members` networks, assemble and export the bundle; return its path."""
+    params = params or PreprocessingParams()
+    run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    splits = load_splits(data_dir, settings.val_fraction, seed=settings.split_seed)
+    splits.train = _limit(splits.train, settings.limit_per_class)
+    splits.val = _limit(splits.val, settings.limit_per_class)
+    n_variants = 1 + settings.upload_variants
+    enhance = {"cache_dir": cache_dir, "twins": settings.consistency > 0}
+    train_data = enhance_files(
+        splits.train, params, n_variants, settings.split_seed, desc="train", **enhance
+    )
+    val_data = enhance_files(
+        splits.val, params, n_variants, settings.split_seed + 1, desc="val", **enhance
+    )
+    val_x, val_y = validation_set(val_data)
+    val_x = to_unit_float(val_x, params).numpy()
+
+    members, summaries = [], []
+    started = time.perf_counter()
+    for k in range(settings.members):
+        member_dir = run_dir / f"member{k}"
+        model, summary = fit_member(
+            train_data, val_x, val_y, params, settings, settings.seed + k, member_dir
+        )
+        members.append(model)
+        summaries.append(summary)
+    training_seconds = time.perf_counter() - started
+
+    extra = {
         "data": {
             "source": str(Path(data_dir).name),
             "splits": splits.summary(),
-            "skipped_files": [f"{p.name}: {why}" for p, why in skipped],
+            "skipped_files": [
+                f"{p.name}: {why}" for p, why in train_data.skipped + val_data.skipped
+            ],
         },
         "training": {
             **asdict(settings),
-            "epochs_run": epochs_run,
-            "best_epoch": int(np.argmax(history.history["val_auc"])) + 1,
-            "seconds": round(seconds, 1),
-            "images_per_second": round(images_per_second, 1),
-            "parameters": int(best.count_params()),
+            "member_runs": summaries,
+            "seconds": round(training_seconds, 1),
+            "parameters_per_member": int(members[0].count_params()),
         },
     }
-    parity_images = np.concatenate([val_clean, val_x])[:256]
-    bundle = export_bundle(best, out_dir, params, parity_images, threshold, card_extra)
-    shutil.copy(run_dir / "training_log.csv", Path(out_dir) / "training_log.csv")
-    log.info("bundle %s written to %s", bundle.version, out_dir)
-    log.info("validation (uploads): %s", json.dumps(card_extra["metrics"]["validation_uploads"]))
+    assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)
+    combine_logs(
+        [run_dir / f"member{k}" / "training_log.csv" for k in range(settings.members)],
+        Path(out_dir) / "training_log.csv",
+    )
+    log.info("bundle written to %s", out_dir)
     return Path(out_dir)
+
+
+def combine_logs(logs: list[Path], out: Path) -> None:
+    """The members' per-epoch logs in one CSV, with a `member` column."""
+    rows = []
+    for k, path in enumerate(logs):
+        if path.exists():
+            with open(path, newline="") as handle:
+                rows += [{"member": k, **row} for row in csv.DictReader(handle)]
+    if rows:
+        with open(out, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)

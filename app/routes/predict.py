@@ -31,7 +31,7 @@ def build_router(response_model: type[PredictionResponse]) -> APIRouter:
         state: StateDep,
         predictor: PredictorDep,
         file: UploadFile = File(
-            description="The X-ray: JPEG or PNG, grayscale or colour, any size."
+            description="The X-ray: JPEG, PNG or DICOM, grayscale or colour, any size."
         ),
         heatmap: bool | None = Query(
             None, description="Return a Grad-CAM overlay (default: true, or HEATMAP_DEFAULT)."
@@ -63,8 +63,19 @@ def record(request: Request, result: Prediction, timings_ms: dict[str, float]) -
     """Metrics of an answered prediction, and its fields for the request's log line."""
     metrics.PREDICTIONS.labels(result.label).inc()
     metrics.PROBABILITY.observe(result.probability)
+    if result.ood_score is not None:
+        metrics.OOD_SCORE.observe(result.ood_score)
     metrics.observe_stages(timings_ms)
-    request.state.prediction = {"label": result.label, "probability": round(result.probability, 4)}
+    request.state.prediction = {
+        "label": result.label,
+        "probability": round(result.probability, 4),
+        "ood_score": None if result.ood_score is None else round(result.ood_score, 3),
+    }
+
+
+def grid_rows(grid) -> list[list[float]]:
+    """The map as JSON rows, 4 decimals (finer than any colour map shows)."""
+    return [[round(float(v), 4) for v in row] for row in grid]
 
 
 def answer_fields(result: Prediction, model_version: str, request: Request) -> dict:
@@ -81,10 +92,16 @@ def answer_fields(result: Prediction, model_version: str, request: Request) -> d
         "label": result.label,
         "threshold": result.threshold,
         "heatmap": heatmap_b64,
+        "heatmap_grid": None if result.heatmap is None else grid_rows(result.heatmap.grid),
+        "in_distribution": result.in_distribution,
+        "ood_score": result.ood_score,
         "heatmap_empty": None if result.heatmap is None else result.heatmap.empty,
         "model_version": model_version,
         "image": ImageInfo(
-            format=result.image.format, width=result.image.width, height=result.image.height
+            format=result.image.format,
+            width=result.image.width,
+            height=result.image.height,
+            **(result.image.dicom or {}),
         ),
         "timings_ms": timings,
         "request_id": request.scope.get("state", {}).get("request_id", ""),

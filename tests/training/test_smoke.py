@@ -1,38 +1,50 @@
-"""End to end on a few dozen synthetic films: train 2 epochs, export with parity, evaluate, reload.
-
-This is the training a fresh clone runs: no development data needed.
-"""
+"""End to end on a few dozen synthetic films: train two members, assemble (calibration, threshold,
+guard), export with parity, evaluate, reload. The training a fresh clone runs: no data needed."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from engine import ModelBundle, ModelCard
+from engine import ModelBundle, ModelCard, Predictor
+from imaging import preprocess_bytes
+from tests.images import png_bytes, synthetic_film
 from training.evaluate import evaluate
-from training.settings import TrainSettings
-from training.train import train
 
 
 @pytest.mark.slow
-def test_train_export_evaluate_and_reload(small_kaggle, tmp_path):
-    bundle_dir = tmp_path / "bundle"
-    settings = TrainSettings(epochs=2, batch_size=10, upload_variants=1, val_fraction=0.35)
-    train(small_kaggle, bundle_dir, settings, run_dir=tmp_path / "run", cache_dir=tmp_path / "c")
-
-    card = ModelCard.read(bundle_dir)
-    assert card.onnx.parity.images >= 32
-    assert card.onnx.parity.max_abs_diff <= 1e-5
-    assert 0.0 <= card.threshold.value <= 1.0
+def test_trained_bundle_has_everything_the_engine_needs(synthetic_bundle):
+    card = ModelCard.read(synthetic_bundle)
+    assert json.loads((synthetic_bundle / "model_card.json").read_text())["schema_version"] == 2
+    assert card.onnx.parity.images >= 32 and card.onnx.parity.max_abs_diff <= 1e-5
+    assert 0.0 <= card.threshold.value <= 1.0 and "calibrated" in card.threshold.method
+    assert card.calibration is not None and card.calibration.slope != 0
+    assert card.ood is not None and card.ood.threshold > 0 and len(card.ood.blocks) == 14
+    assert set(card.sha256) == {"model.onnx", "model.keras", "ood_stats.npz"}
+    assert [o.name for o in card.outputs] == ["probability", "ood_features"]
+    assert len(card.gradcam.members) == 2 and card.gradcam.grid == (10, 10)
     assert card.data["splits"]["val_carved_from_train"] is True
     assert any("broken.jpeg" in s for s in card.data["skipped_files"])
-    assert card.training["epochs_run"] == 2
-    assert json.loads((bundle_dir / "model_card.json").read_text())["schema_version"] == 2
-    assert (tmp_path / "run" / "training_log.csv").is_file()
+    runs = card.training["member_runs"]
+    assert [run["seed"] for run in runs] == [42, 43] and all(r["epochs_run"] >= 1 for r in runs)
+    log = (synthetic_bundle / "training_log.csv").read_text().splitlines()
+    assert log[0].startswith("member,") and len(log) == 1 + sum(r["epochs_run"] for r in runs)
 
-    results = evaluate(bundle_dir, small_kaggle, tmp_path / "eval", update_card=True)
+
+@pytest.mark.slow
+def test_evaluate_writes_the_report_and_updates_the_card(synthetic_bundle, small_kaggle, tmp_path):
+    results = evaluate(synthetic_bundle, small_kaggle, tmp_path / "eval", update_card=False)
     assert results["at_bundle_threshold"]["n"] == 20
+    assert 0 <= results["calibration"]["ece_10_bins"] <= 1
+    assert results["out_of_distribution"]["films"] == 20
+    assert set(results["invisible_changes"]) == {
+        "gray_level_plus_1",
+        "jpeg_quality_90",
+        "full_vs_reduced_jpeg_decode",
+    }
+    assert results["heatmaps_pneumonia_films"]["maps"] == 10
     for name in (
         "predictions.csv",
         "metrics.json",
@@ -40,37 +52,60 @@ def test_train_export_evaluate_and_reload(small_kaggle, tmp_path):
         "roc_curve.png",
         "confusion_matrix.png",
         "probability_histogram.png",
+        "reliability_diagram.png",
         "training_curves.png",
     ):
         assert (tmp_path / "eval" / name).stat().st_size > 0, name
     rows = (tmp_path / "eval" / "predictions.csv").read_text().splitlines()
-    assert rows[0] == "file,true_label,probability,predicted_label" and len(rows) == 21
-
-    bundle = ModelBundle.load(bundle_dir)  # the card update kept the hashes valid
-    assert "dev_test" in bundle.card.metrics
-    assert bundle.keras_model().count_params() > 500_000
+    assert rows[0] == "file,true_label,probability,predicted_label,in_distribution,ood_score"
+    assert len(rows) == 21
 
 
 @pytest.mark.slow
-def test_export_command_rebuilds_a_bundle_from_a_checkpoint(small_kaggle, tmp_path):
+def test_calibration_is_applied_once(synthetic_bundle):
+    """The engine's probability is sigmoid(slope * mean member logit + bias), not twice that."""
+    from engine.runtime import import_keras
+
+    keras = import_keras()
+    bundle = ModelBundle.load(synthetic_bundle)
+    model, card = bundle.keras_model(), bundle.card
+    logits = [model.get_layer(m.dense_layer).output for m in card.gradcam.members]
+    raw = keras.Model(model.inputs, logits)
+    films = [png_bytes(synthetic_film(i, pneumonia=i % 2 == 1)) for i in range(24)]
+    x = np.stack([preprocess_bytes(f, bundle.preprocessing) for f in films])
+    mean_logit = np.mean([np.asarray(z) for z in raw([x], training=False)], axis=0).reshape(-1)
+    slope, bias = card.calibration.slope, card.calibration.bias
+    once = 1 / (1 + np.exp(-(slope * mean_logit + bias)))
+    twice = 1 / (1 + np.exp(-(slope * (slope * mean_logit + bias) + bias)))
+    served = bundle.predict(x)
+    assert np.allclose(served, once, atol=1e-5)
+    assert np.abs(served - twice).max() > 0.05
+    predictor = Predictor(bundle, load_gradcam=False, refuse_out_of_distribution=False)
+    assert predictor.threshold == card.threshold.value
+
+
+@pytest.mark.slow
+def test_export_command_assembles_member_checkpoints(synthetic_bundle, small_kaggle, tmp_path):
     from training.__main__ import main
 
-    first = tmp_path / "first"
-    settings = TrainSettings(epochs=1, batch_size=10, upload_variants=1, val_fraction=0.35)
-    train(small_kaggle, first, settings, run_dir=tmp_path / "run", cache_dir=tmp_path / "c")
+    run = synthetic_bundle.parent / "run"
     main(
         [
             "export",
-            "--keras",
-            str(first / "model.keras"),
+            "--members",
+            str(run / "member0" / "best.keras"),
             "--out",
             str(tmp_path / "again"),
-            "--card",
-            str(first / "model_card.json"),
             "--data-dir",
             str(small_kaggle),
+            "--val-fraction",
+            "0.35",
+            "--consistency",
+            "0.1",
+            "--cache-dir",
+            str(synthetic_bundle.parent / "cache"),
         ]
     )
     again = ModelBundle.load(tmp_path / "again")
-    assert again.threshold == ModelBundle.load(first).threshold
+    assert len(again.card.gradcam.members) == 1
     assert again.card.onnx.parity.max_abs_diff <= 1e-5

@@ -1,0 +1,84 @@
+"""Batch scoring with the service's engine: one CSV row per file, overlays as PNG files.
+
+The row for a file is the same whichever backend scores it (local loop or Ray); a file that cannot
+be scored gets its row with the reason, and never stops the job.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine import Predictor
+from imaging import ImageError, NotChestXrayError, is_image_file
+
+COLUMNS = (
+    "file",
+    "probability",
+    "label",
+    "threshold",
+    "in_distribution",
+    "ood_score",
+    "model_version",
+    "error",
+)
+
+
+def collect_images(paths: list[str]) -> list[Path]:
+    """Files as given, and every JPEG, PNG and DICOM under the folders given, sorted."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {path}")
+    return found
+
+
+def score_file(
+    predictor: Predictor, path: Path, heatmap: bool
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """(CSV row, overlay or None) for one file; errors become the row's `error`."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row["file"] = str(path)
+    row["model_version"] = predictor.bundle.version
+    try:
+        result = predictor.predict(path.read_bytes(), heatmap=heatmap)
+    except NotChestXrayError as exc:
+        row["in_distribution"] = "false"
+        row["ood_score"] = "" if exc.ood_score is None else f"{exc.ood_score:.4f}"
+        row["error"] = f"not_chest_xray: {exc}"
+        return row, None
+    except (ImageError, OSError) as exc:
+        row["error"] = str(exc)
+        return row, None
+    row.update(
+        probability=f"{result.probability:.6f}",
+        label=result.label,
+        threshold=f"{result.threshold:.6f}",
+        in_distribution=str(result.in_distribution).lower(),
+        ood_score="" if result.ood_score is None else f"{result.ood_score:.4f}",
+    )
+    return row, (result.heatmap.overlay if result.heatmap is not None else None)
+
+
+def overlay_name(index: int, path: Path) -> str:
+    return f"{index:05d}_{path.stem}_gradcam.png"
+
+
+def write_overlay(folder: Path, index: int, path: Path, overlay: np.ndarray) -> None:
+    cv2.imwrite(str(folder / overlay_name(index, path)), overlay)
+
+
+def write_csv(out: Path, rows: list[dict[str, Any]]) -> None:
+    with open(out, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)

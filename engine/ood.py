@@ -1,0 +1,86 @@
+"""The out-of-distribution guard: is this upload like the chest films the model was trained on?
+
+Two checks, applied before a label is given:
+- a near-constant picture (blank, a flat gray) is no film: refused from its pixels alone;
+- the model's own features, pooled per block of every member network, are compared with the
+  training films': a Mahalanobis distance to the nearer class mean (Ledoit-Wolf covariance shared
+  by the classes) for each block, divided by that block's 99th-percentile distance on validation
+  films, and averaged over blocks. Depth matters: early blocks see intensity and texture (a
+  negative, a photo), deep blocks see content. The score is 1 at a typical validation outlier;
+  the refusal threshold, chosen on validation data, is in the model card.
+
+The statistics live in the bundle (`ood_stats.npz`, listed with its sha256 in the card).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.card import OutOfDistribution
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    start: int
+    stop: int
+    means: np.ndarray  # (classes, width)
+    precision: np.ndarray  # (width, width)
+    scale: float  # 99th-percentile distance on validation films
+
+
+@dataclass(frozen=True)
+class OodVerdict:
+    score: float | None  # None when the bundle has no guard statistics
+    in_distribution: bool
+    reason: str | None  # why not, in words; None when in distribution
+
+
+class OodGuard:
+    def __init__(self, groups: list[FeatureGroup], spec: OutOfDistribution) -> None:
+        self.groups = groups
+        self.spec = spec
+
+    @classmethod
+    def load(cls, bundle_dir: Path, spec: OutOfDistribution) -> OodGuard:
+        with np.load(Path(bundle_dir) / spec.stats_file, allow_pickle=False) as stats:
+            groups = [
+                FeatureGroup(
+                    int(start),
+                    int(stop),
+                    stats[f"means_{g}"].astype(np.float64),
+                    stats[f"precision_{g}"].astype(np.float64),
+                    float(stats["scales"][g]),
+                )
+                for g, (start, stop) in enumerate(stats["slices"])
+            ]
+        return cls(groups, spec)
+
+    @property
+    def width(self) -> int:
+        return max(group.stop for group in self.groups)
+
+    def score(self, features: np.ndarray) -> float:
+        """Mean over blocks of (distance to the nearer class mean / validation scale)."""
+        features = np.asarray(features, np.float64).reshape(-1)
+        total = 0.0
+        for group in self.groups:
+            diff = features[group.start : group.stop] - group.means
+            squared = np.einsum("cd,de,ce->c", diff, group.precision, diff)
+            total += float(np.sqrt(max(squared.min(), 0.0))) / group.scale
+        return total / len(self.groups)
+
+    def judge(self, features: np.ndarray, gray: np.ndarray) -> OodVerdict:
+        score = self.score(features)
+        if float(gray.std()) < self.spec.min_gray_std:
+            return OodVerdict(score, False, "the image is blank or nearly uniform, not a film")
+        if score > self.spec.threshold:
+            return OodVerdict(
+                score,
+                False,
+                f"the image is not like the chest X-rays the model knows (out-of-distribution "
+                f"score {score:.2f}, limit {self.spec.threshold:.2f}); send a frontal chest film",
+            )
+        return OodVerdict(score, True, None)

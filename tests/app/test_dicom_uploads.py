@@ -1,0 +1,59 @@
+"""DICOM through HTTP: scored with acquisition facts, refused with reasons, no patient data."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests import dicom_files as dcm
+from tests.images import synthetic_film
+
+FILM = synthetic_film(21, 420, 350)
+
+
+def post(client, data: bytes, name: str = "study.dcm", **params):
+    return client.post("/predict", files={"file": (name, data)}, params=params)
+
+
+def _no_patient_data(text: str) -> None:
+    for value in dcm.PATIENT.values():
+        assert value not in text
+        assert value.split("^")[0] not in text
+
+
+def test_a_dicom_film_is_scored_with_its_acquisition_facts(client, caplog):
+    with caplog.at_level(logging.DEBUG):
+        response = post(client, dcm.grayscale_dicom(FILM, bits_stored=12, syntax=dcm.RLELossless))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["image"]["format"] == "DICOM"
+    assert (body["image"]["width"], body["image"]["height"]) == (350, 420)
+    assert body["image"]["modality"] == "DX" and body["image"]["view_position"] == "PA"
+    assert body["image"]["bits_stored"] == 12 and body["image"]["frames"] == 1
+    assert body["heatmap"]  # the server draws the overlay: browsers cannot show DICOM
+    _no_patient_data(response.text)
+    _no_patient_data(caplog.text)
+
+
+@pytest.mark.parametrize(
+    ("make", "status"),
+    [
+        (lambda: dcm.grayscale_dicom(FILM, ViewPosition="LATERAL"), 422),
+        (lambda: dcm.without_pixels(FILM), 400),
+        (lambda: dcm.grayscale_dicom(FILM)[:3000], 400),
+        (lambda: dcm.claiming_size(60_000, 60_000), 413),
+        (lambda: dcm.with_transfer_syntax(FILM, "1.2.840.10008.1.2.4.100"), 415),
+        (lambda: dcm.grayscale_dicom(FILM)[132:], 415),
+    ],
+)
+def test_bad_dicom_gets_its_status_and_no_patient_data(client, caplog, make, status):
+    with caplog.at_level(logging.DEBUG):
+        response = post(client, make())
+    assert response.status_code == status, response.text
+    assert isinstance(response.json()["detail"], str)
+    if status == 422:
+        assert response.json()["code"] == "not_chest_xray"
+    _no_patient_data(response.text)
+    _no_patient_data(caplog.text)
+    assert client.get("/health").status_code == 200

@@ -1,0 +1,47 @@
+"""Where the Grad-CAM maps point: on the film's edge, or inside the thorax?
+
+Two figures per map: whether its peak lies on the outer ring of the grid (the film's edge, where
+labels and markers sit), and the share of its mass inside the central thorax box.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# The lungs and heart of a frontal chest film sit in roughly this box (fractions of W, then H).
+THORAX_BOX = (0.15, 0.85, 0.10, 0.90)
+
+
+def peak_on_ring(cam: np.ndarray) -> bool:
+    row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
+    return row in (0, cam.shape[0] - 1) or col in (0, cam.shape[1] - 1)
+
+
+def mass_inside(cam: np.ndarray, size: int = 150, box: tuple = THORAX_BOX) -> float:
+    """Share of the (upsampled, non-negative) map inside `box`; NaN for an empty map."""
+    big = cv2.resize(cam.astype(np.float32), (size, size), interpolation=cv2.INTER_CUBIC)
+    big = big.clip(0, None)
+    x0, x1, y0, y1 = (
+        int(box[0] * size),
+        int(box[1] * size),
+        int(box[2] * size),
+        int(box[3] * size),
+    )
+    total = float(big.sum())
+    return float(big[y0:y1, x0:x1].sum() / total) if total > 0 else float("nan")
+
+
+def summarize_maps(cams: list[np.ndarray]) -> dict[str, float | int]:
+    empty = [c.max() < 1e-6 for c in cams]
+    kept = [c for c, e in zip(cams, empty, strict=True) if not e]
+    ring = [peak_on_ring(c) for c in kept]
+    mass = [mass_inside(c) for c in kept]
+    return {
+        "maps": len(cams),
+        "empty_maps": int(sum(empty)),
+        "peak_on_outer_ring_share": float(np.mean(ring)) if ring else float("nan"),
+        "peak_on_ring_or_empty_share": float((sum(ring) + sum(empty)) / max(len(cams), 1)),
+        "median_mass_in_thorax_box": float(np.median(mass)) if mass else float("nan"),
+        "thorax_box": list(THORAX_BOX),
+    }

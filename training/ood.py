@@ -1,0 +1,101 @@
+"""Fit the out-of-distribution guard's statistics at export (engine/ood.py scores with them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.covariance import LedoitWolf
+
+from engine.card import OutOfDistribution
+from engine.ood import FeatureGroup, OodGuard
+
+STATS_FILE = "ood_stats.npz"
+SCALE_PERCENTILE = 99.0
+THRESHOLD_MARGIN = 1.05  # the limit sits 5% above the highest validation score
+MIN_GRAY_STD = 3.0  # 8-bit levels; real films measure 30-80
+
+
+def fit_groups(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    val_features: np.ndarray,
+    slices: tuple[tuple[str, int, int], ...],
+) -> list[FeatureGroup]:
+    """Class means and a shared Ledoit-Wolf precision per block; scales from validation films."""
+    labels = np.asarray(train_labels).astype(int)
+    groups = []
+    for _, start, stop in slices:
+        x = np.asarray(train_features[:, start:stop], np.float64)
+        means = np.stack([x[labels == c].mean(0) for c in np.unique(labels)])
+        centred = np.concatenate(
+            [x[labels == c] - means[i] for i, c in enumerate(np.unique(labels))]
+        )
+        precision = LedoitWolf().fit(centred).precision_
+        v = np.asarray(val_features[:, start:stop], np.float64)
+        dist = np.sqrt(
+            np.min([np.einsum("nd,de,ne->n", v - m, precision, v - m) for m in means], axis=0)
+        )
+        groups.append(
+            FeatureGroup(
+                start, stop, means, precision, float(np.percentile(dist, SCALE_PERCENTILE))
+            )
+        )
+    return groups
+
+
+def fit_guard(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    val_features: np.ndarray,
+    slices: tuple[tuple[str, int, int], ...],
+    fitted_on: str,
+    chosen_on: str,
+) -> OodGuard:
+    groups = fit_groups(train_features, train_labels, val_features, slices)
+    provisional = OutOfDistribution(
+        method="",
+        stats_file=STATS_FILE,
+        feature_output="",
+        blocks=(),
+        threshold=np.inf,
+        fitted_on="",
+        chosen_on="",
+        min_gray_std=MIN_GRAY_STD,
+    )
+    val_scores = np.array([OodGuard(groups, provisional).score(f) for f in val_features])
+    spec = OutOfDistribution(
+        method=(
+            "mean over blocks of Mahalanobis distance (nearer class mean, shared Ledoit-Wolf "
+            f"covariance) / the block's {SCALE_PERCENTILE:g}th-percentile validation distance"
+        ),
+        stats_file=STATS_FILE,
+        feature_output="ood_features",
+        blocks=tuple(name for name, _, _ in slices),
+        threshold=float(val_scores.max() * THRESHOLD_MARGIN),
+        fitted_on=fitted_on,
+        chosen_on=f"{chosen_on}: {THRESHOLD_MARGIN - 1:.0%} above the highest validation score",
+        min_gray_std=MIN_GRAY_STD,
+        metrics={
+            "validation_scores": {
+                "n": int(val_scores.size),
+                "median": float(np.median(val_scores)),
+                "p99": float(np.percentile(val_scores, 99)),
+                "max": float(val_scores.max()),
+            }
+        },
+    )
+    return OodGuard(groups, spec)
+
+
+def save_stats(guard: OodGuard, bundle_dir: Path) -> Path:
+    arrays: dict[str, np.ndarray] = {
+        "slices": np.array([[g.start, g.stop] for g in guard.groups], np.int64),
+        "scales": np.array([g.scale for g in guard.groups], np.float64),
+    }
+    for i, group in enumerate(guard.groups):
+        arrays[f"means_{i}"] = group.means
+        arrays[f"precision_{i}"] = group.precision
+    path = Path(bundle_dir) / STATS_FILE
+    np.savez(path, **arrays)
+    return path
