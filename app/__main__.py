@@ -40,7 +40,12 @@ def predict_command(args: argparse.Namespace) -> int:
     if heatmap_dir:
         heatmap_dir.mkdir(parents=True, exist_ok=True)
     files = collect_images(args.paths)
-    rows = _local(args, files, heatmap_dir)
+    if args.backend == "ray":
+        from app.batch_ray import score_with_ray
+
+        rows = score_with_ray(files, _overrides(args, heatmap_dir), heatmap_dir, args.workers)
+    else:
+        rows = _local(args, files, heatmap_dir)
     write_csv(Path(args.out), rows)
     failures = sum(1 for row in rows if row["error"])
     print(f"scored {len(files) - failures} of {len(files)} files -> {args.out}", file=sys.stderr)
@@ -58,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--heatmaps", default=None, help="folder for Grad-CAM overlay PNGs")
     p.add_argument("--model", default=None, help="bundle folder (default: MODEL_DIR or shipped)")
     p.add_argument("--threshold", type=float, default=None, help="override the bundle threshold")
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this process; ray: a Ray Data job (local Ray, or RAY_ADDRESS's cluster)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="ray: predictor actors (one model each)")
     p.set_defaults(func=predict_command)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

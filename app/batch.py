@@ -46,17 +46,34 @@ def score_file(
     predictor: Predictor, path: Path, heatmap: bool
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """(CSV row, overlay or None) for one file; errors become the row's `error`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return error_row(predictor, str(path), str(exc)), None
+    return score_bytes(predictor, str(path), data, heatmap)
+
+
+def error_row(predictor: Predictor, name: str, error: str) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-    row["file"] = str(path)
+    row.update(file=name, model_version=predictor.bundle.version, error=error)
+    return row
+
+
+def score_bytes(
+    predictor: Predictor, name: str, data: bytes, heatmap: bool
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """(CSV row, overlay or None) for one encoded image; errors become the row's `error`."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row["file"] = name
     row["model_version"] = predictor.bundle.version
     try:
-        result = predictor.predict(path.read_bytes(), heatmap=heatmap)
+        result = predictor.predict(data, heatmap=heatmap)
     except NotChestXrayError as exc:
         row["in_distribution"] = "false"
         row["ood_score"] = "" if exc.ood_score is None else f"{exc.ood_score:.4f}"
         row["error"] = f"not_chest_xray: {exc}"
         return row, None
-    except (ImageError, OSError) as exc:
+    except ImageError as exc:
         row["error"] = str(exc)
         return row, None
     row.update(

@@ -19,7 +19,7 @@ from app.middleware import (
     LoadShedMiddleware,
     RequestObservabilityMiddleware,
 )
-from app.routes import health, metrics, model, predict, v2
+from app.routes import health, metrics, model, predict, v2, web
 from app.schemas import prediction_response_model
 from app.settings import Settings
 from app.state import ServiceState
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     app.include_router(model.router)
     app.include_router(metrics.router)
     app.include_router(v2.router)
+    app.include_router(web.router)
     install_error_handlers(app)
 
     if settings.cors_origins:

@@ -54,6 +54,15 @@ class PredictionResponse(BaseModel):
         ),
         examples=[[[0.0, 0.1, 0.0], [0.2, 1.0, 0.4], [0.0, 0.3, 0.1]]],
     )
+    film_png: str | None = Field(
+        None,
+        description=(
+            "For DICOM uploads with a heatmap: the film as displayed (modality and VOI LUTs "
+            "applied), base64 PNG the size of the overlay, so a browser can draw the grid over "
+            "it (browsers cannot show DICOM). null for JPEG and PNG."
+        ),
+        examples=[None],
+    )
     in_distribution: bool = Field(
         description=(
             "Whether the image looks like the frontal chest films the model was trained on. "

@@ -6,12 +6,17 @@ import cv2
 import numpy as np
 
 
-def render_overlay(gray: np.ndarray, cam: np.ndarray, max_side: int = 512) -> np.ndarray:
-    """BGR uint8 image at the X-ray's aspect ratio: jet colours, opacity following the map."""
+def shrink(gray: np.ndarray, max_side: int = 512) -> np.ndarray:
+    """The film at its aspect ratio with its long side at most `max_side` (area resampling)."""
     h, w = gray.shape
     scale = min(1.0, max_side / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    base = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+
+
+def render_overlay(base: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """BGR uint8 image the size of `base`: jet colours over the film, opacity following the map."""
+    size = (base.shape[1], base.shape[0])
     heat = cv2.resize(cam.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
     heat = np.clip(heat, 0.0, 1.0)
     colours = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.bundle import ModelBundle
 from engine.ood import OodGuard, OodVerdict
-from engine.overlay import render_overlay
+from engine.overlay import render_overlay, shrink
 from engine.settings import EngineSettings
 from imaging import NotChestXrayError, decode_upload, preprocess_grayscale
 
@@ -39,6 +39,7 @@ class ImageFacts:
 class Heatmap:
     grid: np.ndarray = field(repr=False)  # float32 (rows, cols) in [0, 1]: the raw Grad-CAM map
     overlay: np.ndarray = field(repr=False)  # BGR uint8 at the upload's aspect ratio
+    film: np.ndarray = field(repr=False)  # the 8-bit film the overlay is drawn on, same size
     empty: bool  # no region raised the label's score: the overlay shows the film alone
 
 
@@ -143,10 +144,13 @@ class Predictor:
         if heatmap:
             grid = self.gradcam(tensor, explain_positive=positive)
             t5 = time.perf_counter()
-            overlay = render_overlay(gray, grid, self.heatmap_max_side)
+            film = shrink(gray, self.heatmap_max_side)
+            overlay = render_overlay(film, grid)
             t6 = time.perf_counter()
             # Grad-CAM can find no region that raises the label's score at this layer: say so.
-            explained = Heatmap(grid=grid, overlay=overlay, empty=bool(grid.max() < 1e-6))
+            explained = Heatmap(
+                grid=grid, overlay=overlay, film=film, empty=bool(grid.max() < 1e-6)
+            )
             timings.update({"gradcam": t5 - t4, "overlay": t6 - t5})
         timings["total"] = time.perf_counter() - t0
         return Prediction(

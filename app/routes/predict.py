@@ -81,10 +81,12 @@ def grid_rows(grid) -> list[list[float]]:
 def answer_fields(result: Prediction, model_version: str, request: Request) -> dict:
     """The engine's arrays as JSON: the overlay becomes base64 PNG here, at the HTTP edge."""
     timings = dict(result.timings_ms)
-    heatmap_b64 = None
+    heatmap_b64 = film_b64 = None
     if result.heatmap is not None:
         started = time.perf_counter()
         heatmap_b64 = base64.b64encode(encode_png(result.heatmap.overlay)).decode("ascii")
+        if result.image.format == "DICOM":
+            film_b64 = base64.b64encode(encode_png(result.heatmap.film)).decode("ascii")
         timings["encode"] = round((time.perf_counter() - started) * 1000, 3)
         timings["total"] = round(timings["total"] + timings["encode"], 3)
     return {
@@ -93,6 +95,7 @@ def answer_fields(result: Prediction, model_version: str, request: Request) -> d
         "threshold": result.threshold,
         "heatmap": heatmap_b64,
         "heatmap_grid": None if result.heatmap is None else grid_rows(result.heatmap.grid),
+        "film_png": film_b64,
         "in_distribution": result.in_distribution,
         "ood_score": result.ood_score,
         "heatmap_empty": None if result.heatmap is None else result.heatmap.empty,
