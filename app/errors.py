@@ -61,7 +61,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageError)
     async def image_error(request: Request, exc: ImageError) -> JSONResponse:
         status, request.state.refusal = status_and_reason(exc)
-        if isinstance(exc, NotChestXrayError) and exc.ood_score is not None:
+        recording = request.app.state.service.settings.metrics_enabled
+        if isinstance(exc, NotChestXrayError) and exc.ood_score is not None and recording:
             metrics.OOD_SCORE.observe(exc.ood_score)
         return JSONResponse(image_error_body(exc), status_code=status)
 

@@ -74,7 +74,8 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     app.include_router(predict.build_router(prediction_response_model(card)))
     app.include_router(health.router)
     app.include_router(model.router)
-    app.include_router(metrics.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.include_router(v2.router)
     app.include_router(web.router)
     install_error_handlers(app)
@@ -91,8 +92,12 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         max_body_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
         upload_limit=settings.max_upload_bytes,
     )
-    app.add_middleware(LoadShedMiddleware, max_inflight=settings.max_inflight)
-    app.add_middleware(RequestObservabilityMiddleware)
+    app.add_middleware(
+        LoadShedMiddleware,
+        max_inflight=settings.max_inflight,
+        metrics_enabled=settings.metrics_enabled,
+    )
+    app.add_middleware(RequestObservabilityMiddleware, metrics_enabled=settings.metrics_enabled)
     return app
 
 

@@ -116,9 +116,15 @@ class RequestObservabilityMiddleware:
     `refusal`); this middleware turns it into metrics and the log line when the answer is sent.
     """
 
-    def __init__(self, app: Any, predict_paths: frozenset[str] = frozenset({"/predict"})) -> None:
+    def __init__(
+        self,
+        app: Any,
+        predict_paths: frozenset[str] = frozenset({"/predict"}),
+        metrics_enabled: bool = True,
+    ) -> None:
         self.app = app
         self.predict_paths = predict_paths
+        self.metrics_enabled = metrics_enabled
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -139,16 +145,17 @@ class RequestObservabilityMiddleware:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        metrics.IN_FLIGHT.inc()
+        if self.metrics_enabled:
+            metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            metrics.IN_FLIGHT.dec()
             seconds = time.perf_counter() - started
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            metrics.REQUEST_DURATION.labels(route_path, method, str(status)).observe(seconds)
+            if self.metrics_enabled:
+                metrics.IN_FLIGHT.dec()
+                route = getattr(scope.get("route"), "path", None) or "unmatched"
+                metrics.REQUEST_DURATION.labels(route, method, str(status)).observe(seconds)
             fields: dict[str, Any] = {
                 "request_id": request_id,
                 "method": method,
@@ -158,7 +165,8 @@ class RequestObservabilityMiddleware:
             }
             if scope.get("path") in self.predict_paths and status >= 400:
                 fields["refusal"] = state.get("refusal") or _REFUSAL_BY_STATUS.get(status, "error")
-                metrics.REFUSALS.labels(fields["refusal"]).inc()
+                if self.metrics_enabled:
+                    metrics.REFUSALS.labels(fields["refusal"]).inc()
             fields.update(state.get("prediction") or {})
             words = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("method", "path"))
             log.info("%s %s %s", method, scope.get("path"), words, extra=fields)
@@ -177,9 +185,11 @@ class LoadShedMiddleware:
         max_inflight: int,
         paths: frozenset[str] = frozenset({"/predict"}),
         retry_after_seconds: int = 1,
+        metrics_enabled: bool = True,
     ) -> None:
         self.app = app
         self.max_inflight = max_inflight
+        self.metrics_enabled = metrics_enabled
         self.paths = paths
         self.retry_after = str(retry_after_seconds).encode()
         self.in_progress = 0
@@ -197,9 +207,11 @@ class LoadShedMiddleware:
             await _send_json(send, 503, {"detail": detail}, [(b"retry-after", self.retry_after)])
             return
         self.in_progress += 1
-        metrics.PREDICTIONS_IN_PROGRESS.inc()
+        if self.metrics_enabled:
+            metrics.PREDICTIONS_IN_PROGRESS.inc()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_progress -= 1
-            metrics.PREDICTIONS_IN_PROGRESS.dec()
+            if self.metrics_enabled:
+                metrics.PREDICTIONS_IN_PROGRESS.dec()

@@ -29,6 +29,9 @@ class Settings(EngineSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="text for a terminal; json: one JSON object per line."
     )
+    metrics_enabled: bool = Field(
+        True, description="Prometheus metrics at GET /metrics; false: not collected, 404."
+    )
     max_inflight: int = Field(
         8,
         ge=1,

@@ -33,7 +33,8 @@ class ServiceState:
         try:
             self.predictor = Predictor.from_settings(self.settings)
             card = self.predictor.bundle.card
-            metrics.MODEL_INFO.labels(card.name, card.version).set(1)
+            if self.settings.metrics_enabled:
+                metrics.MODEL_INFO.labels(card.name, card.version).set(1)
             log.info(
                 "model %s loaded from %s (threshold %.4f)",
                 self.predictor.bundle.version,

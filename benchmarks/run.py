@@ -9,24 +9,78 @@ import subprocess
 import sys
 
 from benchmarks.common import RESULTS
+from benchmarks.previous import previous_bundle
 
-SCRIPTS = [
-    ("Stage timings, ONNX vs the seed's Keras path, FLOPs", "benchmarks.stages", []),
-    ("HTTP end to end, 1 uvicorn worker", "benchmarks.http_load", []),
-    (
-        "HTTP end to end, 2 uvicorn workers",
-        "benchmarks.http_load",
-        ["--workers", "2", "--name", "http_load_2workers"],
-    ),
-    (
-        "HTTP end to end, GRADCAM_ENABLED=false",
-        "benchmarks.http_load",
-        ["--no-gradcam", "--name", "http_load_no_gradcam"],
-    ),
-    ("Soak: concurrency 32, mixed traffic", "benchmarks.soak", []),
-    ("Grad-CAM sanity: mass in the thorax, random-weight control", "benchmarks.heatmaps", []),
-    ("Training throughput", "benchmarks.training_speed", []),
-]
+
+def scripts() -> list[tuple[str, str, list[str]]]:
+    previous = previous_bundle()
+    runs = [
+        (
+            "Stage timings (shipped and previous model), ONNX vs Keras, FLOPs, DICOM decode",
+            "benchmarks.stages",
+            [],
+        ),
+        ("HTTP end to end, 1 uvicorn worker", "benchmarks.http_load", []),
+    ]
+    if previous:
+        runs.append(
+            (
+                "HTTP end to end, 1 uvicorn worker, the previous model (same run)",
+                "benchmarks.http_load",
+                ["--model", str(previous), "--name", "http_load_previous"],
+            )
+        )
+    runs += [
+        (
+            "HTTP end to end, METRICS_ENABLED=false (the cost of metrics)",
+            "benchmarks.http_load",
+            [
+                "--env",
+                "METRICS_ENABLED=false",
+                "--heatmap",
+                "off",
+                "--name",
+                "http_load_no_metrics",
+            ],
+        ),
+        (
+            "HTTP end to end, 2 uvicorn workers",
+            "benchmarks.http_load",
+            ["--workers", "2", "--name", "http_load_2workers"],
+        ),
+        (
+            "HTTP end to end, GRADCAM_ENABLED=false",
+            "benchmarks.http_load",
+            ["--no-gradcam", "--name", "http_load_no_gradcam"],
+        ),
+        (
+            "Overload without a bound (MAX_INFLIGHT=1024), heatmap requests",
+            "benchmarks.http_load",
+            [
+                "--heatmap",
+                "on",
+                "--concurrency",
+                "8",
+                "32",
+                "64",
+                "--env",
+                "MAX_INFLIGHT=1024",
+                "--name",
+                "overload_unbounded",
+            ],
+        ),
+        (
+            "Overload with load shedding (default MAX_INFLIGHT), heatmap requests",
+            "benchmarks.http_load",
+            ["--heatmap", "on", "--concurrency", "8", "32", "64", "--name", "overload_shed"],
+        ),
+        ("Soak: concurrency 32, mixed traffic", "benchmarks.soak", []),
+        ("Grad-CAM: where the maps point, random-weight control", "benchmarks.heatmaps", []),
+        ("Out-of-distribution guard: refusal rates", "benchmarks.ood_guard", []),
+        ("Batch scoring: local and Ray backends", "benchmarks.batch", []),
+        ("Training throughput", "benchmarks.training_speed", []),
+    ]
+    return runs
 
 
 def main() -> None:
@@ -36,7 +90,7 @@ def main() -> None:
         "Measured on this project's 2-core CI-class machine by `make bench`.",
         "",
     ]
-    for title, module, args in SCRIPTS:
+    for title, module, args in scripts():
         print(f"== {title}: python -m {module} {' '.join(args)}", flush=True)
         subprocess.run([sys.executable, "-m", module, *args], check=True)
         name = args[args.index("--name") + 1] if "--name" in args else module.split(".")[-1]

@@ -1,5 +1,7 @@
-"""Where the time goes for one upload, stage by stage; ONNX vs the seed's Keras `model.predict`;
-FLOPs per image against the machine's measured float32 peak; preprocessing of a ~2000 px JPEG.
+"""Where the time goes for one upload, stage by stage, for the shipped bundle and the previous one
+(same run); ONNX Runtime against the seed's Keras `model.predict`; FLOPs per image against the
+machine's float32 peak; and decoding a 2500x2000 12-bit DICOM (uncompressed, JPEG 2000) beside
+the same film as JPEG.
 
     python -m benchmarks.stages [--model models/default] [--repeats 30]
 """
@@ -14,14 +16,18 @@ import time
 import numpy as np
 
 from benchmarks.common import machine, sample_uploads, summarize_ms, time_calls, write_result
+from benchmarks.previous import previous_bundle
 from engine import Predictor, default_model_dir
-from engine.overlay import encode_png, render_overlay
+from engine.bundle import onnx_session
+from engine.overlay import encode_png
 from engine.runtime import configure_tensorflow
-from imaging import decode_upload, preprocess_grayscale
+from imaging import PreprocessingParams, decode_upload, preprocess_grayscale
+
+STAGES = ("decode", "preprocess", "inference", "guard", "gradcam", "overlay", "encode", "total")
 
 
 def conv_dense_flops(model) -> int:
-    """Multiply-adds x2 of every Conv2D and Dense layer for one image."""
+    """Multiply-adds x2 of every Conv2D and Dense layer for one image (all members)."""
     total = 0
     for layer in model.layers:
         kind = type(layer).__name__
@@ -46,115 +52,158 @@ def matmul_peak_gflops(threads: int, n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
+def stage_times(predictor: Predictor, uploads: dict[str, bytes], repeats: int) -> dict:
+    """Median and p95 of every stage over every upload, as the service runs them."""
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
+    for data in uploads.values():
+        for _ in range(max(3, repeats // 3)):
+            result = predictor.predict(data, heatmap=True)
+            started = time.perf_counter()
+            base64.b64encode(encode_png(result.heatmap.overlay))
+            encode_s = time.perf_counter() - started
+            for key, ms in result.timings_ms.items():
+                stages[key].append(ms / 1000)
+            stages["encode"].append(encode_s)
+            stages["total"][-1] += encode_s
+    return {k: summarize_ms(v) for k, v in stages.items() if v}
+
+
+def dicom_decode_times(repeats: int) -> dict:
+    """A 2500x2000 12-bit film: uncompressed DICOM, JPEG 2000 DICOM, and the same film as JPEG."""
+    import cv2
+
+    from tests.dicom_files import grayscale_dicom
+    from tests.images import synthetic_film
+
+    film = synthetic_film(0, 2500, 2000)
+    params = PreprocessingParams()
+    files = {
+        "DICOM 12-bit uncompressed": grayscale_dicom(film, bits_stored=12),
+        "DICOM 12-bit JPEG 2000 lossless": grayscale_dicom(
+            film, bits_stored=12, syntax="1.2.840.10008.1.2.4.90"
+        ),
+        "JPEG quality 92 (reduced-scale decode)": cv2.imencode(
+            ".jpg", film, [cv2.IMWRITE_JPEG_QUALITY, 92]
+        )[1].tobytes(),
+    }
+    return {
+        name: {
+            "bytes": len(data),
+            **summarize_ms(time_calls(lambda d=data: decode_upload(d, params), repeats, 2)),
+        }
+        for name, data in files.items()
+    }
+
+
+def bundle_report(model_dir, uploads: dict[str, bytes], repeats: int) -> dict:
+    predictor = Predictor.from_directory(model_dir, onnx_threads=1)
+    params = predictor.bundle.preprocessing
+    tensors = [preprocess_grayscale(decode_upload(d, params)[1], params) for d in uploads.values()]
+    onnx = summarize_ms(
+        [t for x in tensors for t in time_calls(lambda x=x: predictor.bundle.run(x[None]), 20, 3)]
+    )
+    size = sum(p.stat().st_size for p in predictor.bundle.directory.iterdir() if p.is_file())
+    return {
+        "version": predictor.bundle.version,
+        "members": len(predictor.bundle.card.gradcam.members),
+        "bundle_mb": round(size / 2**20, 2),
+        "stages": stage_times(predictor, uploads, repeats),
+        "onnx_per_image": onnx,
+        "flops_per_image": conv_dense_flops(predictor.bundle.keras_model()),
+        "predictor": predictor,
+        "tensors": tensors,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     configure_tensorflow(1)
-    predictor = Predictor.from_directory(args.model, onnx_threads=1)
-    params = predictor.bundle.preprocessing
     uploads = sample_uploads()
+    current = bundle_report(args.model, uploads, args.repeats)
+    old_dir = previous_bundle()
+    previous = bundle_report(old_dir, uploads, args.repeats) if old_dir else None
 
-    stages: dict[str, list[float]] = {
-        k: [] for k in ("decode", "preprocess", "onnx", "gradcam", "overlay", "png_base64", "total")
-    }
-    per_image = {}
-    for name, data in uploads.items():
-        for _ in range(max(3, args.repeats // 3)):
-            t0 = time.perf_counter()
-            _, gray = decode_upload(data, params)
-            t1 = time.perf_counter()
-            tensor = preprocess_grayscale(gray, params)
-            t2 = time.perf_counter()
-            prob = predictor.bundle.predict(tensor[np.newaxis])[0]
-            t3 = time.perf_counter()
-            cam = predictor.gradcam(tensor, explain_positive=bool(prob >= predictor.threshold))
-            t4 = time.perf_counter()
-            overlay = render_overlay(gray, cam, predictor.heatmap_max_side)
-            t5 = time.perf_counter()
-            base64.b64encode(encode_png(overlay))
-            t6 = time.perf_counter()
-            for key, dt in zip(
-                stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t6 - t0), strict=True
-            ):
-                stages[key].append(dt)
-        per_image[name] = len(data)
-    stage_summary = {k: summarize_ms(v) for k, v in stages.items()}
-
-    big = uploads["synthetic_2000px.jpg"]
-    prep_2000 = summarize_ms(
-        time_calls(
-            lambda: preprocess_grayscale(decode_upload(big, params)[1], params), args.repeats
-        )
-    )
-
-    # The seed's way: same preprocessing, then Keras model.predict one image at a time.
+    # The seed's way: the same preprocessing, then Keras model.predict one image at a time.
+    predictor, tensors = current.pop("predictor"), current.pop("tensors")
     model = predictor.bundle.keras_model()
-    tensors = [
-        preprocess_grayscale(decode_upload(d, params)[1], params)[np.newaxis]
-        for d in uploads.values()
-    ]
-    keras_times, onnx_times = [], []
-    for t in tensors:
-        keras_times += time_calls(
-            lambda t=t: model.predict(t, verbose=0), max(3, args.repeats // 5), 1
-        )
-        onnx_times += time_calls(lambda t=t: predictor.bundle.predict(t), args.repeats, 3)
-    keras_s = summarize_ms(keras_times)
-    onnx_s = summarize_ms(onnx_times)
-
-    flops = conv_dense_flops(model)
-    peak_1 = matmul_peak_gflops(1)
-    peak = matmul_peak_gflops(os.cpu_count() or 1)
-    onnx_gflops = flops / (onnx_s["median_ms"] / 1000) / 1e9
-    batch = np.concatenate(tensors * 3)[:32]
-    batch_s = summarize_ms(time_calls(lambda: predictor.bundle.predict(batch), 10, 2))
-    from engine.bundle import onnx_session
-
-    two_threads = onnx_session(predictor.bundle.directory / "model.onnx", intra_op_threads=2)
-    name_in = predictor.bundle.input_name
-    batch2_s = summarize_ms(time_calls(lambda: two_threads.run(None, {name_in: batch}), 10, 2))
-    batch_gflops = flops * 32 / (batch2_s["median_ms"] / 1000) / 1e9
-
+    keras_s = summarize_ms(
+        [
+            t
+            for x in tensors
+            for t in time_calls(lambda x=x: model.predict(x[None], verbose=0), 5, 1)
+        ]
+    )
+    flops = current["flops_per_image"]
+    peak_1, peak = matmul_peak_gflops(1), matmul_peak_gflops(os.cpu_count() or 1)
+    onnx_gflops = flops / (current["onnx_per_image"]["median_ms"] / 1000) / 1e9
+    batch = np.stack((tensors * 3)[:32])
+    two = onnx_session(predictor.bundle.directory / "model.onnx", intra_op_threads=2)
+    name_in = predictor.bundle.card.input.name
+    batch2 = summarize_ms(time_calls(lambda: two.run(None, {name_in: batch}), 10, 2))
+    batch_gflops = flops * 32 / (batch2["median_ms"] / 1000) / 1e9
+    if previous:
+        previous.pop("predictor"), previous.pop("tensors")
     result = {
         "machine": machine(),
-        "model_version": predictor.bundle.version,
-        "uploads": {k: f"{v} bytes" for k, v in per_image.items()},
-        "stages": stage_summary,
-        "preprocess_2000px_jpeg": prep_2000,
+        "uploads": {k: f"{len(v)} bytes" for k, v in uploads.items()},
+        "current": current,
+        "previous": previous,
         "seed_keras_predict_per_image": keras_s,
-        "onnx_per_image": onnx_s,
-        "onnx_speedup_vs_seed": round(keras_s["median_ms"] / onnx_s["median_ms"], 1),
-        "flops_per_image": flops,
+        "onnx_speedup_vs_seed": round(
+            keras_s["median_ms"] / current["onnx_per_image"]["median_ms"], 1
+        ),
         "matmul_peak_gflops_1thread": round(peak_1, 1),
         "matmul_peak_gflops_all_cores": round(peak, 1),
         "onnx_batch1_1thread_gflops": round(onnx_gflops, 2),
-        "onnx_batch1_share_of_1thread_peak": round(onnx_gflops / peak_1, 4),
-        "onnx_batch32_1thread": batch_s,
-        "onnx_batch32_2threads": batch2_s,
+        "onnx_batch32_2threads": batch2,
         "onnx_batch32_2threads_gflops": round(batch_gflops, 2),
-        "onnx_batch32_share_of_peak": round(batch_gflops / peak, 4),
+        "dicom_decode": dicom_decode_times(max(5, args.repeats // 3)),
     }
-    rows = ["| stage (full-resolution uploads) | median ms | p95 ms |", "| --- | --- | --- |"]
-    rows += [
-        f"| {k} | {v['median_ms']:.2f} | {v['p95_ms']:.2f} |" for k, v in stage_summary.items()
+    names = [("current", current)] + ([("previous", previous)] if previous else [])
+    header = " | ".join(f"{n} {r['version']} ({r['members']} member(s))" for n, r in names)
+    rows = [
+        f"| stage (median ms over the sample uploads) | {header} |",
+        "| --- |" + " --- |" * len(names),
     ]
+    for stage in STAGES:
+        cells = [
+            f"{r['stages'][stage]['median_ms']:.2f}" if stage in r["stages"] else "-"
+            for _, r in names
+        ]
+        rows.append(f"| {stage} | " + " | ".join(cells) + " |")
+    rows.append(
+        "| ONNX Runtime, 1 image, 1 thread | "
+        + " | ".join(f"{r['onnx_per_image']['median_ms']:.2f}" for _, r in names)
+        + " |"
+    )
+    rows.append("| bundle size (MB) | " + " | ".join(f"{r['bundle_mb']}" for _, r in names) + " |")
+    rows.append(
+        "| FLOPs per image (M) | "
+        + " | ".join(f"{r['flops_per_image'] / 1e6:.0f}" for _, r in names)
+        + " |"
+    )
     rows += [
         "",
         "| comparison | value |",
         "| --- | --- |",
-        f"| preprocess a 2000x1600 JPEG (decode + chain) | {prep_2000['median_ms']:.2f} ms |",
         f"| seed-style Keras `model.predict`, 1 image, median | {keras_s['median_ms']:.2f} ms |",
-        f"| ONNX Runtime, 1 image, 1 thread, median | {onnx_s['median_ms']:.3f} ms |",
         f"| ONNX speed-up over the seed's way (same run) | {result['onnx_speedup_vs_seed']}x |",
-        f"| model FLOPs per image | {flops / 1e6:.0f} MFLOP |",
-        f"| float32 matmul peak (numpy 2048^2), 1 thread | {peak_1:.1f} GFLOP/s |",
-        f"| float32 matmul peak (numpy 2048^2), all cores | {peak:.1f} GFLOP/s |",
-        f"| ONNX batch 1, 1 thread: achieved | {onnx_gflops:.2f} GFLOP/s "
-        f"({onnx_gflops / peak_1:.1%} of the 1-thread peak) |",
-        f"| ONNX batch 32, 2 threads: achieved | {batch_gflops:.2f} GFLOP/s "
-        f"({batch_gflops / peak:.1%} of the all-core peak) |",
+        f"| float32 matmul peak (numpy 2048^2), 1 thread / all cores | {peak_1:.1f} / "
+        f"{peak:.1f} GFLOP/s |",
+        f"| ONNX batch 1, 1 thread: achieved | {onnx_gflops:.1f} GFLOP/s "
+        f"({onnx_gflops / peak_1:.0%} of the 1-thread peak) |",
+        f"| ONNX batch 32, 2 threads: achieved | {batch_gflops:.1f} GFLOP/s "
+        f"({batch_gflops / peak:.0%} of the all-core peak) |",
+        "",
+        "| decode a 2500x2000 film | bytes | median ms | p95 ms |",
+        "| --- | --- | --- | --- |",
+    ]
+    rows += [
+        f"| {name} | {d['bytes']} | {d['median_ms']:.1f} | {d['p95_ms']:.1f} |"
+        for name, d in result["dicom_decode"].items()
     ]
     write_result("stages", result, "\n".join(rows) + "\n")
 

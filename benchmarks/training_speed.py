@@ -16,7 +16,7 @@ from imaging import PreprocessingParams
 from training.data import enhance_files, list_split
 from training.model import build_cnn
 from training.settings import TrainSettings
-from training.train import training_dataset
+from training.train import logit_loss, training_dataset
 
 
 def main() -> None:
@@ -32,8 +32,8 @@ def main() -> None:
     prep_s = time.perf_counter() - t0
     settings = TrainSettings()
     model = build_cnn(params.image_size)
-    model.compile(optimizer="adam", loss="binary_crossentropy")
-    ds = training_dataset(data, params, settings)
+    model.compile(optimizer="adam", loss=logit_loss(settings.consistency))
+    ds = training_dataset(data, params, settings, settings.seed)
     model.fit(ds, epochs=1, verbose=0)  # warm-up: tracing and the first pass
     t1 = time.perf_counter()
     model.fit(ds, epochs=args.epochs, verbose=0)

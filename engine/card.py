@@ -106,6 +106,10 @@ class OutOfDistribution(_Part):
     min_gray_std: float = Field(
         description="8-bit standard deviation below which an image is a blank, not a film"
     )
+    max_colourfulness: float = Field(
+        15.0,
+        description="colourfulness above which a picture is a colour photograph, not a radiograph",
+    )
     metrics: dict[str, Any] = Field(default_factory=dict)
 
 

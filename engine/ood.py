@@ -1,7 +1,9 @@
 """The out-of-distribution guard: is this upload like the chest films the model was trained on?
 
-Two checks, applied before a label is given:
+Three checks, applied before a label is given:
 - a near-constant picture (blank, a flat gray) is no film: refused from its pixels alone;
+- a colour photograph is no radiograph (films are gray, even when stored as RGB): refused from
+  its colourfulness;
 - the model's own features, pooled per block of every member network, are compared with the
   training films': a Mahalanobis distance to the nearer class mean (Ledoit-Wolf covariance shared
   by the classes) for each block, divided by that block's 99th-percentile distance on validation
@@ -72,10 +74,19 @@ class OodGuard:
             total += float(np.sqrt(max(squared.min(), 0.0))) / group.scale
         return total / len(self.groups)
 
-    def judge(self, features: np.ndarray, gray: np.ndarray) -> OodVerdict:
-        score = self.score(features)
+    def judge(
+        self, features: np.ndarray, gray: np.ndarray, colourfulness: float = 0.0
+    ) -> OodVerdict:
+        return self.verdict(self.score(features), gray, colourfulness)
+
+    def verdict(self, score: float, gray: np.ndarray, colourfulness: float = 0.0) -> OodVerdict:
+        """The guard's rule for a film's score, its 8-bit picture and its colourfulness."""
         if float(gray.std()) < self.spec.min_gray_std:
             return OodVerdict(score, False, "the image is blank or nearly uniform, not a film")
+        if colourfulness > self.spec.max_colourfulness:
+            return OodVerdict(
+                score, False, "the image is a colour picture; an X-ray film is shades of gray"
+            )
         if score > self.spec.threshold:
             return OodVerdict(
                 score,

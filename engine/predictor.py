@@ -20,7 +20,7 @@ from engine.bundle import ModelBundle
 from engine.ood import OodGuard, OodVerdict
 from engine.overlay import render_overlay, shrink
 from engine.settings import EngineSettings
-from imaging import NotChestXrayError, decode_upload, preprocess_grayscale
+from imaging import NotChestXrayError, colourfulness, decode_upload, preprocess_grayscale
 
 log = logging.getLogger(__name__)
 
@@ -112,10 +112,10 @@ class Predictor:
         if self.gradcam is not None:
             self.gradcam(blank)
 
-    def judge(self, outputs: dict[str, np.ndarray], gray: np.ndarray) -> OodVerdict:
+    def judge(self, outputs: dict[str, np.ndarray], gray: np.ndarray, colour: float) -> OodVerdict:
         if self.guard is None:
             return OodVerdict(None, True, None)
-        return self.guard.judge(outputs[self.guard.spec.feature_output][0], gray)
+        return self.guard.judge(outputs[self.guard.spec.feature_output][0], gray, colour)
 
     def predict(self, data: bytes, heatmap: bool = True) -> Prediction:
         """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray, and
@@ -130,7 +130,7 @@ class Predictor:
         outputs = self.bundle.run(tensor[np.newaxis])
         probability = float(outputs[self.bundle.card.probability_output.name].reshape(-1)[0])
         t3 = time.perf_counter()
-        verdict = self.judge(outputs, gray)
+        verdict = self.judge(outputs, gray, colourfulness(data, header) if self.guard else 0.0)
         if not verdict.in_distribution and self.refuse_out_of_distribution:
             raise NotChestXrayError(verdict.reason or "not a chest X-ray", verdict.score)
         t4 = time.perf_counter()

@@ -36,6 +36,14 @@ TRAIN_FLAGS = {
     "split_seed": "validation carve and cached uploads, shared by all members",
     "limit_per_class": "use only N images per class (0 = all); for quick trials",
 }
+# The preprocessing chain's knobs (imaging.PreprocessingParams) a researcher may change; the
+# chosen values travel in the model card, so the service runs the same chain.
+CHAIN_FLAGS = {
+    "median_ksize": "median filter size (1 = off)",
+    "clahe_clip_limit": "CLAHE clip limit",
+    "clahe_tile_grid": "CLAHE tiles per side",
+    "jpeg_reduced_min_side": "large JPEGs decode at reduced scale down to this short side (px)",
+}
 # The ones `export` needs to find the same split and cache as training did.
 SPLIT_FLAGS = (
     "val_fraction",
@@ -57,6 +65,12 @@ def _add_data_dir(parser: argparse.ArgumentParser, help_text: str) -> None:
     )
 
 
+def _chain(args: argparse.Namespace):
+    from imaging import PreprocessingParams
+
+    return PreprocessingParams(**{field: getattr(args, field) for field in CHAIN_FLAGS})
+
+
 def _train(args: argparse.Namespace) -> None:
     from training.train import train
 
@@ -65,6 +79,7 @@ def _train(args: argparse.Namespace) -> None:
         Path(args.data_dir),
         Path(args.out),
         settings,
+        params=_chain(args),
         run_dir=args.run_dir,
         cache_dir=args.cache_dir,
     )
@@ -95,17 +110,23 @@ def _export(args: argparse.Namespace) -> None:
         Path(args.data_dir),
         settings,
         cache_dir=args.cache_dir,
+        params=_chain(args),
     )
 
 
-def _add_settings_flags(parser: argparse.ArgumentParser, flags: dict[str, str]) -> None:
+def _add_settings_flags(
+    parser: argparse.ArgumentParser, flags: dict[str, str], defaults: object = DEFAULTS
+) -> None:
     for field, help_text in flags.items():
-        default = getattr(DEFAULTS, field)
+        default = getattr(defaults, field)
         flag = "--" + field.replace("_", "-")
         parser.add_argument(flag, dest=field, type=type(default), default=default, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from imaging import PreprocessingParams
+
+    chain_defaults = PreprocessingParams()
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(t, "Kaggle-layout folder with train/ [val/] [test/]")
     t.add_argument("--out", required=True, help="bundle folder to write (e.g. models/my-model)")
     _add_settings_flags(t, TRAIN_FLAGS)
+    _add_settings_flags(t, CHAIN_FLAGS, chain_defaults)
     t.add_argument(
         "--run-dir", default=None, help="logs and checkpoints (runs/<time> when not given)"
     )
@@ -155,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="bundle folder to write")
     _add_data_dir(x, "the Kaggle-layout folder the members were trained on")
     _add_settings_flags(x, {field: TRAIN_FLAGS[field] for field in SPLIT_FLAGS})
+    _add_settings_flags(x, CHAIN_FLAGS, chain_defaults)
     x.add_argument("--cache-dir", default="runs/cache", help="preprocessed-image cache")
     x.set_defaults(func=_export)
     return parser

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ from tqdm import tqdm
 
 from engine import ModelBundle, ModelCard
 from engine.ood import OodGuard
-from imaging import ImageError, decode_grayscale, decode_upload, preprocess_grayscale, probe_image
+from imaging import (
+    ImageError,
+    colourfulness,
+    decode_grayscale,
+    decode_upload,
+    preprocess_grayscale,
+    probe_image,
+)
 from training.calibration import brier_score, expected_calibration_error, reliability
 from training.data import CLASS_NAMES, list_split
 from training.heatmap_stats import summarize_maps
@@ -76,33 +84,56 @@ class Scorer:
         )
         return np.concatenate(probs).astype(np.float64) if probs else np.zeros(0), scores
 
-    def refused(self, scores: np.ndarray, grays: list[np.ndarray]) -> np.ndarray:
+    def refused(
+        self, scores: np.ndarray, grays: list[np.ndarray], colours: list[float] | None = None
+    ) -> np.ndarray:
+        """What the service's guard would refuse: the engine's own rule, film by film."""
         if self.guard is None:
             return np.zeros(len(grays), bool)
-        spec = self.guard.spec
-        blank = np.array([g.std() < spec.min_gray_std for g in grays])
-        return (scores > spec.threshold) | blank
+        colours = colours or [0.0] * len(grays)
+        return np.array(
+            [
+                not self.guard.verdict(score, gray, colour).in_distribution
+                for score, gray, colour in zip(scores, grays, colours, strict=True)
+            ]
+        )
 
 
-def read_films(
-    paths: list[Path], bundle: ModelBundle, transform=None, desc: str = "read"
-) -> tuple[list[np.ndarray], list[np.ndarray], list[int], list[tuple[Path, str]]]:
-    """(tensors, 8-bit grays, indices kept, skipped) through the service's decode and chain."""
-    tensors, grays, kept, skipped = [], [], [], []
-    params = bundle.preprocessing
+@dataclass
+class Films:
+    """Films read through the service's decode and chain, and what the guard looks at."""
+
+    tensors: list[np.ndarray] = field(default_factory=list)
+    grays: list[np.ndarray] = field(default_factory=list)
+    colours: list[float] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)  # indices into the paths given
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, datas: list[bytes], params) -> Films:
+        films = cls()
+        for data in datas:
+            films.add(data, params)
+        return films
+
+    def add(self, data: bytes, params) -> None:
+        header, gray = decode_upload(data, params)
+        self.tensors.append(preprocess_grayscale(gray, params))
+        self.grays.append(gray)
+        self.colours.append(colourfulness(data, header))
+
+
+def read_films(paths: list[Path], bundle: ModelBundle, transform=None, desc: str = "read") -> Films:
+    films = Films()
     for i, path in enumerate(tqdm(paths, desc=desc)):
         try:
             data = path.read_bytes()
-            if transform is not None:
-                data = transform(data)
-            _, gray = decode_upload(data, params)
-            tensors.append(preprocess_grayscale(gray, params))
-            grays.append(gray)
-            kept.append(i)
+            films.add(transform(data) if transform is not None else data, bundle.preprocessing)
+            films.kept.append(i)
         except (ImageError, OSError) as exc:
-            skipped.append((path, f"{type(exc).__name__}: {exc}"))
+            films.skipped.append((path, f"{type(exc).__name__}: {exc}"))
             log.warning("skipped %s (%s)", path, exc)
-    return tensors, grays, kept, skipped
+    return films
 
 
 def robustness(
@@ -138,11 +169,11 @@ def sample_checks(scorer: Scorer, samples_dir: Path, variants: int = 3) -> dict[
     datas = [p.read_bytes() for p in files]
     uploads = [simulate_upload(d, rng) for d in datas for _ in range(variants)]
     everything = datas + uploads
-    params = scorer.bundle.preprocessing
-    grays = [decode_upload(d, params)[1] for d in everything]
-    tensors = [preprocess_grayscale(g, params) for g in grays]
-    _, scores = scorer.run(tensors)
-    refused = scorer.refused(scores, grays)
+    films = Films()
+    for data in everything:
+        films.add(data, scorer.bundle.preprocessing)
+    _, scores = scorer.run(films.tensors)
+    refused = scorer.refused(scores, films.grays, films.colours)
     return {
         "files": len(datas),
         "simulated_uploads": len(uploads),
@@ -172,9 +203,10 @@ def evaluate(
     if len(files) == 0:
         raise FileNotFoundError(f"no images under {data_dir}/{split}/{{NORMAL,PNEUMONIA}}")
 
-    tensors, grays, kept, skipped = read_films(files.paths, bundle, desc=f"score {split}")
+    films = read_films(files.paths, bundle, desc=f"score {split}")
+    tensors, kept, skipped = films.tensors, films.kept, films.skipped
     probs, scores = scorer.run(tensors)
-    refused = scorer.refused(scores, grays)
+    refused = scorer.refused(scores, films.grays, films.colours)
     labels = np.asarray(files.labels)[kept]
     paths = [files.paths[i] for i in kept]
     threshold = bundle.threshold
@@ -221,10 +253,11 @@ def evaluate(
             )
 
     if robustness_checks:
-        big_tensors, _, big_kept, _ = read_films(
+        big = read_films(
             paths, bundle, transform=upscale_bytes, desc=f"{split} at {UPSCALED_LONG_SIDE} px"
         )
-        big_probs, _ = scorer.run(big_tensors)
+        big_kept = big.kept
+        big_probs, _ = scorer.run(big.tensors)
         delta = np.abs(big_probs - probs[big_kept])
         results["resolution_robustness"] = {
             "upscaled_long_side": UPSCALED_LONG_SIDE,

@@ -27,8 +27,9 @@ def export_from_checkpoints(
     data_dir: Path,
     settings: TrainSettings,
     cache_dir: Path | None = None,
+    params: PreprocessingParams | None = None,
 ) -> Path:
-    params = PreprocessingParams()
+    params = params or PreprocessingParams()
     members = [keras.saving.load_model(path, compile=False) for path in member_paths]
     splits = load_splits(data_dir, settings.val_fraction, seed=settings.split_seed)
     n_variants = 1 + settings.upload_variants

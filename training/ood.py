@@ -14,6 +14,7 @@ STATS_FILE = "ood_stats.npz"
 SCALE_PERCENTILE = 99.0
 THRESHOLD_MARGIN = 1.05  # the limit sits 5% above the highest validation score
 MIN_GRAY_STD = 3.0  # 8-bit levels; real films measure 30-80
+MAX_COLOURFULNESS = 15.0  # films measure 0 (gray, even as RGB); colour photographs 30-130
 
 
 def fit_groups(
@@ -62,6 +63,7 @@ def fit_guard(
         fitted_on="",
         chosen_on="",
         min_gray_std=MIN_GRAY_STD,
+        max_colourfulness=MAX_COLOURFULNESS,
     )
     val_scores = np.array([OodGuard(groups, provisional).score(f) for f in val_features])
     spec = OutOfDistribution(

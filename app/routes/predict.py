@@ -53,19 +53,22 @@ def build_router(response_model: type[PredictionResponse]) -> APIRouter:
             )
         result = await run_in_threadpool(predictor.predict, data, want_heatmap)
         fields = answer_fields(result, predictor.bundle.version, request)
-        record(request, result, fields["timings_ms"])
+        record(request, result, fields["timings_ms"], state.settings.metrics_enabled)
         return response_model(**fields)
 
     return router
 
 
-def record(request: Request, result: Prediction, timings_ms: dict[str, float]) -> None:
+def record(
+    request: Request, result: Prediction, timings_ms: dict[str, float], with_metrics: bool
+) -> None:
     """Metrics of an answered prediction, and its fields for the request's log line."""
-    metrics.PREDICTIONS.labels(result.label).inc()
-    metrics.PROBABILITY.observe(result.probability)
-    if result.ood_score is not None:
-        metrics.OOD_SCORE.observe(result.ood_score)
-    metrics.observe_stages(timings_ms)
+    if with_metrics:
+        metrics.PREDICTIONS.labels(result.label).inc()
+        metrics.PROBABILITY.observe(result.probability)
+        if result.ood_score is not None:
+            metrics.OOD_SCORE.observe(result.ood_score)
+        metrics.observe_stages(timings_ms)
     request.state.prediction = {
         "label": result.label,
         "probability": round(result.probability, 4),

@@ -138,3 +138,13 @@ def _plain_logs_afterwards():
     from app.logs import configure_logging
 
     configure_logging("INFO", "text")
+
+
+def test_metrics_can_be_turned_off(shipped_bundle_dir, synthetic_xray):
+    from app.metrics import PROBABILITY
+
+    before = PROBABILITY.collect()[0].samples
+    with make_client(model_dir=shipped_bundle_dir, metrics_enabled=False) as quiet:
+        assert quiet.get("/metrics").status_code == 404
+        assert post(quiet, synthetic_xray, heatmap="false").status_code == 200
+    assert PROBABILITY.collect()[0].samples == before

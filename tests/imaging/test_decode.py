@@ -101,3 +101,17 @@ def test_exif_orientation_is_applied_before_the_chain():
     turned = preprocess_bytes(jpeg_bytes(np.rot90(film).copy(), 90), params)
     assert np.abs(rotated - upright).mean() < 0.02
     assert np.abs(turned - upright).mean() > 5 * np.abs(rotated - upright).mean()
+
+
+def test_colourfulness_tells_a_gray_film_stored_as_rgb_from_a_colour_photo():
+    from imaging import colourfulness
+    from tests.images import jpeg_bytes, png_bytes, synthetic_film
+
+    film = synthetic_film(4, 300, 260)
+    as_rgb = np.stack([film] * 3, axis=-1)
+    for data in (png_bytes(film), jpeg_bytes(as_rgb), png_bytes(as_rgb)):
+        assert colourfulness(data, probe_image(data)) < 1.0
+    tinted = as_rgb.copy()
+    tinted[..., 0] = np.clip(tinted[..., 0].astype(int) + 60, 0, 255)
+    photo = jpeg_bytes(tinted)
+    assert colourfulness(photo, probe_image(photo)) > 20  # a red tint; photos score 30-130
