@@ -63,8 +63,8 @@ WORKDIR /app
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python3", "-c", "import os, sys, urllib.request as u; sys.exit(0 if u.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=4).status == 200 else 1)"]
-# Keep-alive 75 s: longer than clients' and proxies' own idle expiry (httpx 5 s, nginx upstream
-# 60 s), so a client never sends a request on a connection the server is just closing.
-# WORKERS > 1 needs /metrics to add up every worker's samples: an empty multiprocess folder.
+# python -m app serve: uvicorn with keep-alive 75 s, 20 s of graceful shutdown, WORKERS worker
+# processes on a TCP socket that keeps TCP_NODELAY (app/serve.py says why), and with several
+# workers a multiprocess folder for /metrics under /tmp.
 ENV WORKERS=1
-CMD ["sh", "-c", "if [ \"$WORKERS\" -gt 1 ]; then export PROMETHEUS_MULTIPROC_DIR=${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}; rm -rf \"$PROMETHEUS_MULTIPROC_DIR\"; mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\"; fi; exec uvicorn app.main:app --host \"$HOST\" --port \"$PORT\" --workers \"$WORKERS\" --no-access-log --timeout-keep-alive 75 --timeout-graceful-shutdown 20"]
+CMD ["python3", "-m", "app", "serve"]

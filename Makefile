@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 ## serve: set up if needed, then serve the shipped model on http://$(HOST):$(PORT) (docs at /docs)
 serve: $(VENV)/.installed
-	$(VENV)/bin/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --timeout-keep-alive 75
+	$(PY) -m app serve --host $(HOST) --port $(PORT)
 
 ## test: set up if needed, then run the whole test suite (no development data needed)
 test: $(VENV)/.installed

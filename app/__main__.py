@@ -1,9 +1,14 @@
-"""Batch scoring with the service's engine: python -m app predict PATH... --out results.csv"""
+"""The service's command line.
+
+python -m app serve [--host H] [--port P] [--workers N]      serve the HTTP API and the page
+python -m app predict PATH... --out results.csv             score files with the same engine
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -54,9 +59,23 @@ def predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_command(args: argparse.Namespace) -> int:
+    from app.serve import serve
+
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve the model over HTTP (settings from the environment)")
+    s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    s.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    s.set_defaults(func=serve_command)
     p = sub.add_parser("predict", help="score image files and folders into a CSV")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="CSV to write")
@@ -72,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="ray: predictor actors (one model each)")
     p.set_defaults(func=predict_command)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    if args.command == "predict":
+        logging.basicConfig(level=logging.WARNING)
     return args.func(args)
 
 

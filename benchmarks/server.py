@@ -36,22 +36,18 @@ def start_uvicorn(
     """
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING", **env_extra}
-    # The keep-alive timeout matches the Makefile and the image: longer than clients' own idle
-    # expiry (httpx: 5 s), so a client never reuses a connection the server is just closing.
+    # The same launcher as `make serve` and the image (app/serve.py: keep-alive 75 s, TCP socket).
     cmd = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "app.main:app",
+        "app",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
-        "--no-access-log",
         "--workers",
         str(workers),
-        "--timeout-keep-alive",
-        "75",
     ]
     output = subprocess.PIPE if capture_output else subprocess.DEVNULL
     if log_path is not None:

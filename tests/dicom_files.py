@@ -50,6 +50,13 @@ def _base(rows: int, columns: int, syntax=ExplicitVRLittleEndian, **header) -> D
     return ds
 
 
+def _gray8(ds: Dataset) -> Dataset:
+    """8-bit unsigned MONOCHROME2 pixel description."""
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    return ds
+
+
 def _to_bytes(ds: Dataset) -> bytes:
     buf = io.BytesIO()
     ds.save_as(buf, enforce_file_format=True)
@@ -148,35 +155,26 @@ def jpeg_dicom(gray: np.ndarray, quality: int = 95) -> tuple[bytes, bytes]:
     """(DICOM with the JPEG encapsulated as JPEG Baseline, the JPEG itself)."""
     ok, jpeg = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])
     assert ok
-    ds = _base(*gray.shape, syntax=JPEGBaseline8Bit)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds = _gray8(_base(*gray.shape, syntax=JPEGBaseline8Bit))
     ds.PixelData = encapsulate([jpeg.tobytes()])
     ds["PixelData"].VR = "OB"
     return _to_bytes(ds), jpeg.tobytes()
 
 
 def without_pixels(gray: np.ndarray) -> bytes:
-    ds = _base(*gray.shape)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    return _to_bytes(ds)
+    return _to_bytes(_gray8(_base(*gray.shape)))
 
 
 def claiming_size(rows: int, columns: int) -> bytes:
     """A header that claims rows x columns, with a few bytes of pixel data."""
-    ds = _base(rows, columns)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds = _gray8(_base(rows, columns))
     ds.PixelData = b"\x00" * 64
     return _to_bytes(ds)
 
 
 def with_transfer_syntax(gray: np.ndarray, uid: str) -> bytes:
     """An uncompressed film relabelled with another transfer syntax (one nothing here decodes)."""
-    ds = _base(*gray.shape)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds = _gray8(_base(*gray.shape))
     ds.PixelData = encapsulate([gray.tobytes()])
     ds["PixelData"].VR = "OB"
     ds.file_meta.TransferSyntaxUID = uid

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from imaging import ImageError, PreprocessingParams, enhance_bytes, is_image_file
+from training.settings import TrainSettings
 from training.upload_simulation import invisible_twin, simulate_upload
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,14 @@ class LabelledFiles:
 
     def subset(self, indices: np.ndarray) -> LabelledFiles:
         return LabelledFiles([self.paths[i] for i in indices], [self.labels[i] for i in indices])
+
+    def limit(self, per_class: int) -> LabelledFiles:
+        """The first `per_class` files of each class (all of them when 0)."""
+        if per_class <= 0:
+            return self
+        labels = np.asarray(self.labels)
+        keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in (0, 1)])
+        return self.subset(np.sort(keep))
 
 
 def _child_dir(parent: Path, name: str) -> Path | None:
@@ -247,3 +256,24 @@ def enhance_files(
         [(files.paths[i], results[i][1]) for i in bad],
         paired,
     )
+
+
+def prepare_splits(
+    data_dir: Path,
+    params: PreprocessingParams,
+    settings: TrainSettings,
+    cache_dir: Path | None = None,
+) -> tuple[DatasetSplits, EnhancedImages, EnhancedImages]:
+    """The split, and the enhanced (cached) training and validation images every member and the
+    assembly share: same `split_seed`, same cache; invisible twins when training asks for
+    consistency; `limit_per_class` > 0 keeps that many images per class (quick trials)."""
+    seed = settings.split_seed
+    splits = load_splits(data_dir, settings.val_fraction, seed=seed)
+    splits.train = splits.train.limit(settings.limit_per_class)
+    splits.val = splits.val.limit(settings.limit_per_class)
+    variants, twins = 1 + settings.upload_variants, settings.consistency > 0
+    train = enhance_files(
+        splits.train, params, variants, seed, cache_dir, desc="train", twins=twins
+    )
+    val = enhance_files(splits.val, params, variants, seed + 1, cache_dir, desc="val", twins=twins)
+    return splits, train, val

@@ -15,7 +15,7 @@ import keras
 
 from imaging import PreprocessingParams
 from training.assemble import assemble_bundle
-from training.data import enhance_files, load_splits
+from training.data import prepare_splits
 from training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -31,15 +31,7 @@ def export_from_checkpoints(
 ) -> Path:
     params = params or PreprocessingParams()
     members = [keras.saving.load_model(path, compile=False) for path in member_paths]
-    splits = load_splits(data_dir, settings.val_fraction, seed=settings.split_seed)
-    n_variants = 1 + settings.upload_variants
-    enhance = {"cache_dir": cache_dir, "twins": settings.consistency > 0}
-    train_data = enhance_files(
-        splits.train, params, n_variants, settings.split_seed, desc="train", **enhance
-    )
-    val_data = enhance_files(
-        splits.val, params, n_variants, settings.split_seed + 1, desc="val", **enhance
-    )
+    splits, train_data, val_data = prepare_splits(data_dir, params, settings, cache_dir)
     extra = {
         "data": {"source": Path(data_dir).name, "splits": splits.summary(), "skipped_files": []},
         "training": {

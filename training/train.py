@@ -22,7 +22,7 @@ import tensorflow as tf
 from imaging import PreprocessingParams
 from training.assemble import assemble_bundle
 from training.augment import occlude_borders, paste_markers
-from training.data import EnhancedImages, LabelledFiles, enhance_files, load_splits
+from training.data import EnhancedImages, prepare_splits
 from training.model import build_augmenter, build_cnn
 from training.settings import TrainSettings
 
@@ -102,14 +102,6 @@ def validation_set(data: EnhancedImages) -> tuple[np.ndarray, np.ndarray]:
 def class_weights(labels: np.ndarray) -> dict[int, float]:
     counts = np.bincount(labels.astype(int), minlength=2)
     return {i: float(len(labels) / (2 * max(c, 1))) for i, c in enumerate(counts)}
-
-
-def _limit(files: LabelledFiles, per_class: int) -> LabelledFiles:
-    if per_class <= 0:
-        return files
-    labels = np.asarray(files.labels)
-    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in (0, 1)])
-    return files.subset(np.sort(keep))
 
 
 def fit_member(
@@ -198,17 +190,7 @@ def train(
     run_dir = Path(run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    splits = load_splits(data_dir, settings.val_fraction, seed=settings.split_seed)
-    splits.train = _limit(splits.train, settings.limit_per_class)
-    splits.val = _limit(splits.val, settings.limit_per_class)
-    n_variants = 1 + settings.upload_variants
-    enhance = {"cache_dir": cache_dir, "twins": settings.consistency > 0}
-    train_data = enhance_files(
-        splits.train, params, n_variants, settings.split_seed, desc="train", **enhance
-    )
-    val_data = enhance_files(
-        splits.val, params, n_variants, settings.split_seed + 1, desc="val", **enhance
-    )
+    splits, train_data, val_data = prepare_splits(data_dir, params, settings, cache_dir)
     val_x, val_y = validation_set(val_data)
     val_x = to_unit_float(val_x, params).numpy()
 
