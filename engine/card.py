@@ -114,9 +114,15 @@ class OutOfDistribution(_Part):
 
 
 class Parity(_Part):
+    """How closely ONNX Runtime reproduces the Keras model on real films, checked at export."""
+
     images: int
-    max_abs_diff: float
+    max_abs_diff: float = Field(description="largest |Keras - ONNX| on the probability")
     tolerance: float
+    features_max_rel_diff: float | None = Field(
+        None, description="largest |Keras - ONNX| / (1 + |Keras|) on the guard's features"
+    )
+    features_tolerance: float | None = None
 
 
 class OnnxInfo(_Part):

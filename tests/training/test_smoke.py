@@ -19,6 +19,7 @@ def test_trained_bundle_has_everything_the_engine_needs(synthetic_bundle):
     card = ModelCard.read(synthetic_bundle)
     assert json.loads((synthetic_bundle / "model_card.json").read_text())["schema_version"] == 2
     assert card.onnx.parity.images >= 32 and card.onnx.parity.max_abs_diff <= 1e-5
+    assert card.onnx.parity.features_max_rel_diff <= 1e-4
     assert 0.0 <= card.threshold.value <= 1.0 and "calibrated" in card.threshold.method
     assert card.calibration is not None and card.calibration.slope != 0
     assert card.ood is not None and card.ood.threshold > 0 and len(card.ood.blocks) == 14
