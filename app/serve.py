@@ -18,7 +18,9 @@ import tempfile
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from app.metrics import MULTIPROCESS_ENV
+# prometheus-client's variable (not imported from app.metrics: importing the metrics here would
+# make the supervisor process a writer of samples too).
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 log = logging.getLogger(__name__)
 

@@ -46,8 +46,11 @@ def random_weights_control(bundle: ModelBundle) -> GradCam:
     keras.utils.set_random_seed(0)  # the same control on every run
     card = bundle.card
     members = [build_cnn(card.preprocessing.image_size) for _ in card.gradcam.members]
-    block = int(card.gradcam.members[0].feature_layer.rsplit("block", 1)[1].split("_")[0])
-    graph = build_serving_graph(members, gradcam_block=block)
+    blocks = tuple(
+        int(name.rsplit("block", 1)[1].split("_")[0])
+        for name in card.gradcam.members[0].feature_layers
+    )
+    graph = build_serving_graph(members, gradcam_blocks=blocks)
     return GradCam(graph.model, graph.gradcam, card.preprocessing.image_size)
 
 

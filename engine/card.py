@@ -67,15 +67,18 @@ class Threshold(_Part):
 
 
 class GradCamMember(_Part):
-    """Where Grad-CAM reads one network: the feature map, the pooled features, the logit's Dense."""
+    """Where Grad-CAM reads one network: its feature maps (one or more blocks), the pooled
+    features and the Dense layer that turns them into the logit."""
 
-    feature_layer: str
+    feature_layers: tuple[str, ...] = Field(min_length=1)
     pooled_layer: str
     dense_layer: str
 
 
 class GradCamSpec(_Part):
-    """One member per network; with several, the map explains their averaged logit."""
+    """One member per network; with several, the map explains their averaged logit. With several
+    feature layers per member, each layer's map (summed over members, scaled to [0, 1]) is
+    upsampled to the finest layer's grid and the maps are multiplied: what they agree on."""
 
     members: tuple[GradCamMember, ...] = Field(min_length=1)
     grid: tuple[int, int]
@@ -224,7 +227,7 @@ def _upgrade_v1(raw: dict[str, Any]) -> dict[str, Any]:
     upgraded["gradcam"] = {
         "members": [
             {
-                "feature_layer": raw.get("gradcam_layer", "block5_relu"),
+                "feature_layers": [raw.get("gradcam_layer", "block5_relu")],
                 "pooled_layer": "head_dropout",
                 "dense_layer": output["name"],
             }

@@ -2,7 +2,10 @@
 
 The score is the logit (the sigmoid's input), not the probability: at probabilities near 0/1 the
 sigmoid's gradient vanishes and the map would be noise. With several member networks (an
-ensemble) the score is their mean logit, and the map is the sum of each member's map. The map
+ensemble) the score is their mean logit, and a layer's map is the sum of the members' maps. With
+several layers (blocks 4 and 5 of the shipped model), each layer's map is scaled to [0, 1],
+upsampled to the finest grid and the maps are multiplied: the coarse map says where, the finer one
+sharpens it, and a peak must be in both (README: it keeps the heat off the film's edge). The map
 explains the predicted class: evidence for the positive label when that is the answer, evidence
 against it otherwise. Layer names come from the model card, never from this file.
 """
@@ -18,16 +21,17 @@ from engine.runtime import import_keras, import_tensorflow
 
 
 class GradCam:
-    """Heatmaps in [0, 1] at the resolution of the card's feature layers."""
+    """Heatmaps in [0, 1] on the card's grid (the finest of its feature layers)."""
 
     def __init__(self, model: Any, spec: GradCamSpec, image_size: int) -> None:
         keras = import_keras()
         tf = import_tensorflow()
         members = spec.members
+        layers = len(members[0].feature_layers)
         self.map_model = keras.Model(
             model.inputs,
             [
-                [model.get_layer(m.feature_layer).output for m in members],
+                [[model.get_layer(name).output for name in m.feature_layers] for m in members],
                 [model.get_layer(m.pooled_layer).output for m in members],
                 model.outputs[0],
             ],
@@ -35,6 +39,10 @@ class GradCam:
         dense = [
             [tf.constant(w) for w in model.get_layer(m.dense_layer).get_weights()] for m in members
         ]
+        grid = tf.constant(spec.grid, tf.int32)
+
+        def normalised(cam: tf.Tensor) -> tf.Tensor:
+            return cam / (tf.reduce_max(cam) + 1e-8)
 
         @tf.function(
             input_signature=[
@@ -50,13 +58,23 @@ class GradCam:
                 logits = [tf.matmul(f, k) + b for f, (k, b) in zip(pooled, dense, strict=True)]
                 score = sign * (tf.add_n(logits) / len(logits))[:, 0]
             grads = tape.gradient(score, feature_maps)
-            cams = [
-                tf.nn.relu(tf.reduce_sum(tf.reduce_mean(g, axis=(1, 2), keepdims=True) * f, -1))
-                for g, f in zip(grads, feature_maps, strict=True)
-            ]
-            cam = tf.add_n(cams)[0]
-            cam = cam / (tf.reduce_max(cam) + 1e-8)
-            return cam, tf.reshape(probability, (-1,))[0]
+            fused = None
+            for j in range(layers):
+                cam = tf.add_n(
+                    [
+                        tf.nn.relu(
+                            tf.reduce_sum(
+                                tf.reduce_mean(g[j], axis=(1, 2), keepdims=True) * f[j], -1
+                            )
+                        )
+                        for g, f in zip(grads, feature_maps, strict=True)
+                    ]
+                )
+                if layers > 1:
+                    cam = tf.image.resize(cam[..., tf.newaxis], grid, method="bilinear")[..., 0]
+                cam = normalised(cam[0])
+                fused = cam if fused is None else fused * cam
+            return normalised(fused), tf.reshape(probability, (-1,))[0]
 
         self._heatmap = heatmap
 

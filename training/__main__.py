@@ -31,7 +31,7 @@ TRAIN_FLAGS = {
     "marker_rate": "share of training images with a bright marker pasted somewhere",
     "consistency": "weight of the squared logit gap between an upload and its invisible twin",
     "members": "networks averaged in the served model (seeds SEED, SEED+1, ...)",
-    "gradcam_block": "the block whose feature map Grad-CAM reads",
+    "gradcam_blocks": "blocks whose Grad-CAM maps are multiplied (comma-separated)",
     "seed": "initial weights and augmentation of the first member",
     "split_seed": "validation carve and cached uploads, shared by all members",
     "limit_per_class": "use only N images per class (0 = all); for quick trials",
@@ -50,7 +50,7 @@ SPLIT_FLAGS = (
     "upload_variants",
     "consistency",
     "split_seed",
-    "gradcam_block",
+    "gradcam_blocks",
 )
 
 

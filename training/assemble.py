@@ -78,11 +78,10 @@ def assemble_bundle(
         f"validation split ({len(val_data.labels)} images) as {variants} simulated uploads each"
     )
 
-    uncalibrated = build_serving_graph(members, 1.0, 0.0, settings.gradcam_block)
+    blocks = settings.gradcam_block_numbers
+    uncalibrated = build_serving_graph(members, 1.0, 0.0, blocks)
     calibration, val_prob = calibrate(uncalibrated, val_up_x, val_up_y, described)
-    graph = build_serving_graph(
-        members, calibration.slope, calibration.bias, settings.gradcam_block
-    )
+    graph = build_serving_graph(members, calibration.slope, calibration.bias, blocks)
     threshold_value = youden_threshold(val_up_y, val_prob)
     threshold = Threshold(
         value=threshold_value,

@@ -27,7 +27,7 @@ def test_card_carries_labels_preprocessing_and_gradcam_layers(card_dict):
     card = ModelCard.from_dict(card_dict)
     assert card.labels == ("NORMAL", "PNEUMONIA")
     assert isinstance(card.preprocessing, PreprocessingParams)
-    assert card.gradcam.members[0].feature_layer
+    assert card.gradcam.members[0].feature_layers
 
 
 def test_card_is_frozen(card_dict):
@@ -61,7 +61,7 @@ def test_first_round_cards_are_upgraded(card_dict):
     v1["gradcam_layer"] = "block5_relu"
     card = ModelCard.from_dict(v1)
     assert card.outputs[0].name == "probability"
-    assert card.gradcam.members[0].feature_layer == "block5_relu"
+    assert card.gradcam.members[0].feature_layers == ("block5_relu",)
 
 
 def test_missing_and_broken_files(tmp_path):

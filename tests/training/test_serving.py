@@ -30,11 +30,12 @@ def test_probability_is_calibrated_mean_logit_of_the_members():
 
 
 def test_gradcam_spec_names_layers_of_the_graph():
-    graph = build_serving_graph(_members(2), gradcam_block=4)
+    graph = build_serving_graph(_members(2), gradcam_blocks=(4, 5))
     names = {layer.name for layer in graph.model.layers}
     for member in graph.gradcam.members:
-        assert {member.feature_layer, member.pooled_layer, member.dense_layer} <= names
-    assert graph.gradcam.grid == (19, 19)
+        assert {*member.feature_layers, member.pooled_layer, member.dense_layer} <= names
+    assert graph.gradcam.grid == (19, 19)  # the finer of the two
+    assert build_serving_graph(_members(1), gradcam_blocks=(5,)).gradcam.grid == (10, 10)
 
 
 def test_a_single_member_needs_no_average():

@@ -25,7 +25,8 @@ def test_trained_bundle_has_everything_the_engine_needs(synthetic_bundle):
     assert card.ood is not None and card.ood.threshold > 0 and len(card.ood.blocks) == 14
     assert set(card.sha256) == {"model.onnx", "model.keras", "ood_stats.npz"}
     assert [o.name for o in card.outputs] == ["probability", "ood_features"]
-    assert len(card.gradcam.members) == 2 and card.gradcam.grid == (10, 10)
+    assert len(card.gradcam.members) == 2 and card.gradcam.grid == (19, 19)
+    assert card.gradcam.members[0].feature_layers == ("m0_block4_relu", "m0_block5_relu")
     assert card.data["splits"]["val_carved_from_train"] is True
     assert any("broken.jpeg" in s for s in card.data["skipped_files"])
     runs = card.training["member_runs"]
