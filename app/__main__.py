@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -61,8 +60,14 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def serve_command(args: argparse.Namespace) -> int:
     from app.serve import serve
+    from app.settings import Settings
 
-    serve(args.host, args.port, args.workers)
+    settings = Settings()
+    serve(
+        args.host or settings.host,
+        args.port or settings.port,
+        args.workers or settings.workers,
+    )
     return 0
 
 
@@ -72,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="serve the model over HTTP (settings from the environment)")
-    s.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    s.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    s.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
+    s.add_argument("--host", default=None, help="default: HOST, else 127.0.0.1")
+    s.add_argument("--port", type=int, default=None, help="default: PORT, else 8000")
+    s.add_argument("--workers", type=int, default=None, help="default: WORKERS, else 1")
     s.set_defaults(func=serve_command)
     p = sub.add_parser("predict", help="score image files and folders into a CSV")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")

@@ -22,7 +22,6 @@ from uvicorn.supervisors import Multiprocess
 # make the supervisor process a writer of samples too).
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-log = logging.getLogger(__name__)
 
 # Longer than clients' and proxies' own idle expiry (httpx 5 s, nginx upstream 60 s), so a client
 # never sends a request on a connection the server is just closing.
@@ -53,6 +52,13 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> N
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     sock = tcp_socket(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "serving on http://%s:%d with %d worker(s): the page at /, the API docs at /docs",
+        shown,
+        sock.getsockname()[1],
+        workers,
+    )
     if workers > 1:
         Multiprocess(config, sockets=[sock]).run()
     else:

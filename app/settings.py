@@ -29,6 +29,11 @@ class Settings(EngineSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="text for a terminal; json: one JSON object per line."
     )
+    host: str = Field("127.0.0.1", description="Where `python -m app serve` listens.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of `python -m app serve`.")
+    workers: int = Field(
+        1, ge=1, le=64, description="uvicorn worker processes of `python -m app serve`."
+    )
     metrics_enabled: bool = Field(
         True, description="Prometheus metrics at GET /metrics; false: not collected, 404."
     )

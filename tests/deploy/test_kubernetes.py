@@ -76,7 +76,7 @@ def test_autoscaling_and_disruption_budget(objects):
 
 
 def test_the_configmap_sets_only_real_settings(objects):
-    known = {name.upper() for name in Settings.model_fields} | {"WORKERS"}  # WORKERS: the image
+    known = {name.upper() for name in Settings.model_fields}
     assert set(objects["ConfigMap"]["data"]) <= known
 
 
