@@ -87,6 +87,7 @@ def synthetic_bundle(small_kaggle, tmp_path_factory) -> Path:
         upload_variants=2,
         val_fraction=0.35,
         members=2,
+        seed=42,  # pinned: these seeds leave the synthetic films' probabilities unsaturated
         consistency=0.1,
         noise_std=0.01,
         border_erase_rate=0.3,

@@ -54,6 +54,15 @@ SPLIT_FLAGS = (
 )
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, but not "(default: None)" after required or unset options."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required or action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
 def _add_data_dir(parser: argparse.ArgumentParser, help_text: str) -> None:
     """--data-dir, required unless $CXR_DATA_DIR names the folder."""
     default = os.environ.get(DATA_DIR_ENV)
@@ -133,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser(
         "train",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="train on a Kaggle-layout folder and export a bundle",
     )
     _add_data_dir(t, "Kaggle-layout folder with train/ [val/] [test/]")
@@ -148,12 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser(
         "evaluate",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="metrics, per-image CSV, plots and a report for a bundle",
     )
     e.add_argument("--model", required=True, help="bundle folder")
     _add_data_dir(e, "Kaggle-layout folder")
-    e.add_argument("--split", default="test", help="which split to score (default test)")
+    e.add_argument("--split", default="test", help="which split to score")
     e.add_argument("--out", default=None, help="report folder (BUNDLE/evaluation when not given)")
     e.add_argument(
         "--update-card", action="store_true", help="write the metrics into the bundle's model card"
@@ -168,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser(
         "export",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
         help="assemble a bundle from trained member checkpoints (calibrate, threshold, guard)",
     )
     x.add_argument(

@@ -21,6 +21,12 @@ from training.settings import TrainSettings
 log = logging.getLogger(__name__)
 
 
+def _short(path: Path) -> str:
+    """`<run>/member0/best.keras` for the card: names the checkpoint without the machine's path."""
+    path = Path(path)
+    return "/".join(path.parts[-3:])
+
+
 def export_from_checkpoints(
     member_paths: list[Path],
     out_dir: Path,
@@ -37,7 +43,7 @@ def export_from_checkpoints(
         "training": {
             **asdict(settings),
             "members": len(members),
-            "assembled_from": [Path(p).name for p in member_paths],
+            "assembled_from": [_short(p) for p in member_paths],
         },
     }
     assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)

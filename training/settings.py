@@ -24,9 +24,9 @@ class TrainSettings:
     border_erase_rate: float = 0.0  # share of images with one border band painted over
     marker_rate: float = 0.0  # share of images with a bright marker pasted somewhere
     consistency: float = 0.0  # weight of (logit(x) - logit(invisible twin of x))^2; 0 = off
-    members: int = 1  # networks in the served ensemble (seeds seed, seed+1, ...)
+    members: int = 3  # networks in the served ensemble (seeds seed, seed+1, ...)
     gradcam_blocks: str = "4,5"  # blocks whose Grad-CAM maps are multiplied (comma-separated)
-    seed: int = 42  # initial weights and augmentation of the first member
+    seed: int = 1  # initial weights and augmentation of the first member
     split_seed: int = 42  # validation carve and cached uploads, shared by all members
     limit_per_class: int = 0  # 0 = all; small values make smoke runs
 

@@ -1,4 +1,6 @@
-"""The same real film as DICOM (several encodings) and as PNG gets the same probability."""
+"""The same real film as DICOM (several encodings) and as PNG gets the same probability: within
+0.02 where the pixels survive (bit depth, LUTs, lossless syntaxes), within 0.05 through a lossy
+codec, the bound the evaluation measures for a JPEG re-encode at quality 90 (max 0.042)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from engine import Predictor
 from tests import dicom_files as dcm
 from tests.images import png_bytes
 
+LOSSY = {"JPEG 2000 lossy", "JPEG baseline"}
 ENCODINGS = {
     "12-bit": lambda g: dcm.grayscale_dicom(g, bits_stored=12),
     "16-bit MONOCHROME1": lambda g: dcm.grayscale_dicom(g, bits_stored=16, monochrome1=True),
@@ -32,4 +35,5 @@ def test_real_films_as_dicom_and_png_agree(shipped_bundle_dir, sample_files):
         as_png = predictor.predict(png_bytes(gray), heatmap=False).probability
         for name, encode in ENCODINGS.items():
             as_dicom = predictor.predict(encode(gray), heatmap=False).probability
-            assert abs(as_dicom - as_png) <= 0.02, (path.name, name, as_dicom, as_png)
+            tolerance = 0.05 if name in LOSSY else 0.02
+            assert abs(as_dicom - as_png) <= tolerance, (path.name, name, as_dicom, as_png)

@@ -81,6 +81,7 @@ def test_calibration_is_applied_once(synthetic_bundle):
     twice = 1 / (1 + np.exp(-(slope * (slope * mean_logit + bias) + bias)))
     served = bundle.predict(x)
     assert np.allclose(served, once, atol=1e-5)
+    assert ((once > 0.02) & (once < 0.98)).any(), "all saturated: once and twice would agree"
     assert np.abs(served - twice).max() > 0.05
     predictor = Predictor(bundle, load_gradcam=False, refuse_out_of_distribution=False)
     assert predictor.threshold == card.threshold.value
