@@ -112,12 +112,18 @@ def grayscale_dicom(
     return _to_bytes(ds)
 
 
-def windowed_dicom(gray: np.ndarray, offset: int = 1000, gain: int = 8) -> bytes:
-    """12-bit values far wider than the film's contrast, and the window that shows the film."""
+def _spread_12bit(gray: np.ndarray, offset: int, gain: int) -> tuple[Dataset, np.ndarray]:
+    """A 12-bit MONOCHROME2 dataset whose stored values are `offset + gain * gray`."""
     ds = _base(*gray.shape)
     stored = (offset + gray.astype(np.int64) * gain).astype(np.uint16)
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    return ds, stored
+
+
+def windowed_dicom(gray: np.ndarray, offset: int = 1000, gain: int = 8) -> bytes:
+    """12-bit values far wider than the film's contrast, and the window that shows the film."""
+    ds, stored = _spread_12bit(gray, offset, gain)
     lo, hi = offset, offset + 255 * gain
     ds.WindowCenter, ds.WindowWidth = (lo + hi + 1) / 2, hi - lo + 1
     ds.PixelData = stored.tobytes()
@@ -129,10 +135,7 @@ def voi_lut_dicom(gray: np.ndarray, offset: int = 500, gain: int = 4) -> bytes:
     """A VOI LUT Sequence (16-bit output) that maps the stored values back to the film."""
     from pydicom.sequence import Sequence
 
-    ds = _base(*gray.shape)
-    stored = (offset + gray.astype(np.int64) * gain).astype(np.uint16)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds, stored = _spread_12bit(gray, offset, gain)
     entries = 255 * gain + 1
     lut = (np.round(np.arange(entries) / gain) * 257).astype(np.uint16)
     item = Dataset()
