@@ -17,8 +17,10 @@ The statistics live in the bundle (`ood_stats.npz`, listed with its sha256 in th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine.card import OutOfDistribution
@@ -32,6 +34,21 @@ class FeatureGroup:
     precision: np.ndarray  # (width, width)
     scale: float  # 99th-percentile distance on validation films
 
+    @cached_property
+    def _whitened(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W, the means times W^T) with W^T W = precision, so that the squared distance is
+        |W f - W mean|^2: one matrix-vector product per block instead of a quadratic form per
+        class (a tenth of the time for an ensemble's 21 blocks)."""
+        values, vectors = np.linalg.eigh(self.precision)
+        whiten = np.sqrt(np.clip(values, 0.0, None))[:, np.newaxis] * vectors.T
+        return whiten, self.means @ whiten.T
+
+    def distance(self, features: np.ndarray) -> float:
+        """Mahalanobis distance of this block's slice of `features` to the nearer class mean."""
+        whiten, means = self._whitened
+        projected = whiten @ features[self.start : self.stop]
+        return float(np.sqrt(((projected - means) ** 2).sum(axis=1).min()))
+
 
 @dataclass(frozen=True)
 class OodVerdict:
@@ -44,6 +61,8 @@ class OodGuard:
     def __init__(self, groups: list[FeatureGroup], spec: OutOfDistribution) -> None:
         self.groups = groups
         self.spec = spec
+        for group in groups:  # factor the precisions now, not in the first request
+            _ = group._whitened
 
     @classmethod
     def load(cls, bundle_dir: Path, spec: OutOfDistribution) -> OodGuard:
@@ -67,11 +86,7 @@ class OodGuard:
     def score(self, features: np.ndarray) -> float:
         """Mean over blocks of (distance to the nearer class mean / validation scale)."""
         features = np.asarray(features, np.float64).reshape(-1)
-        total = 0.0
-        for group in self.groups:
-            diff = features[group.start : group.stop] - group.means
-            squared = np.einsum("cd,de,ce->c", diff, group.precision, diff)
-            total += float(np.sqrt(max(squared.min(), 0.0))) / group.scale
+        total = sum(group.distance(features) / group.scale for group in self.groups)
         return total / len(self.groups)
 
     def judge(
@@ -81,7 +96,7 @@ class OodGuard:
 
     def verdict(self, score: float, gray: np.ndarray, colourfulness: float = 0.0) -> OodVerdict:
         """The guard's rule for a film's score, its 8-bit picture and its colourfulness."""
-        if float(gray.std()) < self.spec.min_gray_std:
+        if gray_spread(gray) < self.spec.min_gray_std:
             return OodVerdict(score, False, "the image is blank or nearly uniform, not a film")
         if colourfulness > self.spec.max_colourfulness:
             return OodVerdict(
@@ -95,3 +110,10 @@ class OodGuard:
                 f"score {score:.2f}, limit {self.spec.threshold:.2f}); send a frontal chest film",
             )
         return OodVerdict(score, True, None)
+
+
+def gray_spread(gray: np.ndarray) -> float:
+    """Standard deviation of the picture's gray levels (OpenCV's one pass: a tenth of numpy's time
+    on a full-resolution film)."""
+    _, std = cv2.meanStdDev(np.ascontiguousarray(gray))
+    return float(std[0, 0])
