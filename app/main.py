@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         LoadShedMiddleware,
         max_inflight=settings.max_inflight,
         metrics_enabled=settings.metrics_enabled,
+        drain_limit=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
     )
     app.add_middleware(RequestObservabilityMiddleware, metrics_enabled=settings.metrics_enabled)
     return app

@@ -32,7 +32,9 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"the upload is over the limit of {limit} bytes")
 
 
-async def _send_json(send: Any, status: int, body: dict[str, Any], headers=()) -> None:
+async def _send_json(
+    send: Any, status: int, body: dict[str, Any], headers=(), close: bool = True
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
@@ -41,7 +43,7 @@ async def _send_json(send: Any, status: int, body: dict[str, Any], headers=()) -
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
+                *([(b"connection", b"close")] if close else []),
                 *headers,
             ],
         }
@@ -142,7 +144,14 @@ class RequestObservabilityMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                # Server-Timing: the server's own time up to the answer (browsers' devtools show
+                # it; a load test on a shared machine separates it from the client's)
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.1f}".encode()
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                    (b"server-timing", took),
+                ]
             await send(message)
 
         if self.metrics_enabled:
@@ -172,6 +181,21 @@ class RequestObservabilityMiddleware:
             log.info("%s %s %s", method, scope.get("path"), words, extra=fields)
 
 
+async def _drain(receive: Any, limit: int) -> bool:
+    """Read and drop the request body, at most `limit` bytes: a client still sending its upload
+    when it is refused gets the answer, not a reset connection. False if it could not be read."""
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
 class LoadShedMiddleware:
     """At most `max_inflight` predictions in progress; beyond that, 503 at once, not a queue.
 
@@ -186,9 +210,11 @@ class LoadShedMiddleware:
         paths: frozenset[str] = frozenset({"/predict"}),
         retry_after_seconds: int = 1,
         metrics_enabled: bool = True,
+        drain_limit: int = 0,
     ) -> None:
         self.app = app
         self.max_inflight = max_inflight
+        self.drain_limit = drain_limit  # bytes of a refused request's body read before the 503
         self.metrics_enabled = metrics_enabled
         self.paths = paths
         self.retry_after = str(retry_after_seconds).encode()
@@ -204,7 +230,14 @@ class LoadShedMiddleware:
                 f"the service is busy ({self.in_progress} predictions in progress); "
                 "retry in a moment"
             )
-            await _send_json(send, 503, {"detail": detail}, [(b"retry-after", self.retry_after)])
+            drained = await _drain(receive, self.drain_limit)
+            await _send_json(
+                send,
+                503,
+                {"detail": detail},
+                [(b"retry-after", self.retry_after)],
+                close=not drained,
+            )
             return
         self.in_progress += 1
         if self.metrics_enabled:

@@ -103,6 +103,8 @@ def test_excess_predictions_are_shed_at_once(shipped_bundle_dir, synthetic_xray)
         shed_seconds = time.perf_counter() - started
         assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
         assert "busy" in shed.json()["detail"]
+        # the upload was read before the answer, so the connection stays open for the retry
+        assert "connection" not in shed.headers
         assert shed_seconds < 1.0  # answered at once, not after the held request
         assert service.get("/health").status_code == 200  # never shed
         assert service.get("/v2/health/ready").status_code == 200
@@ -148,3 +150,11 @@ def test_metrics_can_be_turned_off(shipped_bundle_dir, synthetic_xray):
         assert quiet.get("/metrics").status_code == 404
         assert post(quiet, synthetic_xray, heatmap="false").status_code == 200
     assert PROBABILITY.collect()[0].samples == before
+
+
+def test_answers_carry_the_server_time(client, synthetic_xray):
+    """Server-Timing (devtools show it; the load benchmark separates server and client time)."""
+    for response in (client.get("/health"), post(client, synthetic_xray, heatmap="false")):
+        timing = response.headers["server-timing"]
+        assert re.fullmatch(r"app;dur=\d+\.\d", timing), timing
+        assert float(timing.split("=")[1]) >= 0
