@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from app import metrics
 from imaging import (
     CorruptImageError,
     ImageError,
@@ -61,9 +60,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ImageError)
     async def image_error(request: Request, exc: ImageError) -> JSONResponse:
         status, request.state.refusal = status_and_reason(exc)
-        recording = request.app.state.service.settings.metrics_enabled
-        if isinstance(exc, NotChestXrayError) and exc.ood_score is not None and recording:
-            metrics.OOD_SCORE.observe(exc.ood_score)
+        if isinstance(exc, NotChestXrayError):
+            request.app.state.service.recorder.ood_score(exc.ood_score)
         return JSONResponse(image_error_body(exc), status_code=status)
 
     @app.exception_handler(HTTPException)

@@ -95,10 +95,10 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     app.add_middleware(
         LoadShedMiddleware,
         max_inflight=settings.max_inflight,
-        metrics_enabled=settings.metrics_enabled,
+        recorder=state.recorder,
         drain_limit=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
     )
-    app.add_middleware(RequestObservabilityMiddleware, metrics_enabled=settings.metrics_enabled)
+    app.add_middleware(RequestObservabilityMiddleware, recorder=state.recorder)
     return app
 
 

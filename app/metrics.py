@@ -89,7 +89,51 @@ def mark_worker_stopped() -> None:
         multiprocess.mark_process_dead(os.getpid())
 
 
-def observe_stages(timings_ms: dict[str, float]) -> None:
-    for stage, ms in timings_ms.items():
-        if stage != "total":
-            STAGE_DURATION.labels(stage).observe(ms / 1000.0)
+class Recorder:
+    """Every sample the service records goes through here, so METRICS_ENABLED is read in one
+    place: `Recorder(enabled=False)` records nothing and callers never check the setting."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def request_started(self) -> None:
+        if self.enabled:
+            IN_FLIGHT.inc()
+
+    def request_finished(
+        self, route: str, method: str, status: int, seconds: float, refusal: str | None
+    ) -> None:
+        if self.enabled:
+            IN_FLIGHT.dec()
+            REQUEST_DURATION.labels(route, method, str(status)).observe(seconds)
+            if refusal is not None:
+                REFUSALS.labels(refusal).inc()
+
+    def prediction_admitted(self) -> None:
+        if self.enabled:
+            PREDICTIONS_IN_PROGRESS.inc()
+
+    def prediction_finished(self) -> None:
+        if self.enabled:
+            PREDICTIONS_IN_PROGRESS.dec()
+
+    def prediction(
+        self, label: str, probability: float, ood_score: float | None, timings_ms: dict
+    ) -> None:
+        if not self.enabled:
+            return
+        PREDICTIONS.labels(label).inc()
+        PROBABILITY.observe(probability)
+        self.ood_score(ood_score)
+        for stage, ms in timings_ms.items():
+            if stage != "total":
+                STAGE_DURATION.labels(stage).observe(ms / 1000.0)
+
+    def ood_score(self, score: float | None) -> None:
+        """The guard's score of an image, answered or refused (the drift signal)."""
+        if self.enabled and score is not None:
+            OOD_SCORE.observe(score)
+
+    def model_loaded(self, name: str, version: str) -> None:
+        if self.enabled:
+            MODEL_INFO.labels(name, version).set(1)

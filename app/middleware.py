@@ -121,12 +121,12 @@ class RequestObservabilityMiddleware:
     def __init__(
         self,
         app: Any,
+        recorder: metrics.Recorder,
         predict_paths: frozenset[str] = frozenset({"/predict"}),
-        metrics_enabled: bool = True,
     ) -> None:
         self.app = app
         self.predict_paths = predict_paths
-        self.metrics_enabled = metrics_enabled
+        self.recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -154,17 +154,12 @@ class RequestObservabilityMiddleware:
                 ]
             await send(message)
 
-        if self.metrics_enabled:
-            metrics.IN_FLIGHT.inc()
+        self.recorder.request_started()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
             method = scope.get("method", "")
-            if self.metrics_enabled:
-                metrics.IN_FLIGHT.dec()
-                route = getattr(scope.get("route"), "path", None) or "unmatched"
-                metrics.REQUEST_DURATION.labels(route, method, str(status)).observe(seconds)
             fields: dict[str, Any] = {
                 "request_id": request_id,
                 "method": method,
@@ -174,8 +169,8 @@ class RequestObservabilityMiddleware:
             }
             if scope.get("path") in self.predict_paths and status >= 400:
                 fields["refusal"] = state.get("refusal") or _REFUSAL_BY_STATUS.get(status, "error")
-                if self.metrics_enabled:
-                    metrics.REFUSALS.labels(fields["refusal"]).inc()
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.recorder.request_finished(route, method, status, seconds, fields.get("refusal"))
             fields.update(state.get("prediction") or {})
             words = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("method", "path"))
             log.info("%s %s %s", method, scope.get("path"), words, extra=fields)
@@ -207,15 +202,15 @@ class LoadShedMiddleware:
         self,
         app: Any,
         max_inflight: int,
+        recorder: metrics.Recorder,
         paths: frozenset[str] = frozenset({"/predict"}),
         retry_after_seconds: int = 1,
-        metrics_enabled: bool = True,
         drain_limit: int = 0,
     ) -> None:
         self.app = app
         self.max_inflight = max_inflight
         self.drain_limit = drain_limit  # bytes of a refused request's body read before the 503
-        self.metrics_enabled = metrics_enabled
+        self.recorder = recorder
         self.paths = paths
         self.retry_after = str(retry_after_seconds).encode()
         self.in_progress = 0
@@ -240,11 +235,9 @@ class LoadShedMiddleware:
             )
             return
         self.in_progress += 1
-        if self.metrics_enabled:
-            metrics.PREDICTIONS_IN_PROGRESS.inc()
+        self.recorder.prediction_admitted()
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_progress -= 1
-            if self.metrics_enabled:
-                metrics.PREDICTIONS_IN_PROGRESS.dec()
+            self.recorder.prediction_finished()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app import metrics
 from app.settings import Settings
@@ -18,6 +18,10 @@ class ServiceState:
     card_at_start: ModelCard | None = None  # read before loading, for names and labels
     predictor: Predictor | None = None
     error: str | None = None
+    recorder: metrics.Recorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recorder = metrics.Recorder(self.settings.metrics_enabled)
 
     @property
     def ready(self) -> bool:
@@ -33,8 +37,7 @@ class ServiceState:
         try:
             self.predictor = Predictor.from_settings(self.settings)
             card = self.predictor.bundle.card
-            if self.settings.metrics_enabled:
-                metrics.MODEL_INFO.labels(card.name, card.version).set(1)
+            self.recorder.model_loaded(card.name, card.version)
             log.info(
                 "model %s loaded from %s (threshold %.4f)",
                 self.predictor.bundle.version,

@@ -53,22 +53,17 @@ def build_router(response_model: type[PredictionResponse]) -> APIRouter:
             )
         result = await run_in_threadpool(predictor.predict, data, want_heatmap)
         fields = answer_fields(result, predictor.bundle.version, request)
-        record(request, result, fields["timings_ms"], state.settings.metrics_enabled)
+        record(request, result, fields["timings_ms"], state.recorder)
         return response_model(**fields)
 
     return router
 
 
 def record(
-    request: Request, result: Prediction, timings_ms: dict[str, float], with_metrics: bool
+    request: Request, result: Prediction, timings_ms: dict[str, float], recorder: metrics.Recorder
 ) -> None:
     """Metrics of an answered prediction, and its fields for the request's log line."""
-    if with_metrics:
-        metrics.PREDICTIONS.labels(result.label).inc()
-        metrics.PROBABILITY.observe(result.probability)
-        if result.ood_score is not None:
-            metrics.OOD_SCORE.observe(result.ood_score)
-        metrics.observe_stages(timings_ms)
+    recorder.prediction(result.label, result.probability, result.ood_score, timings_ms)
     request.state.prediction = {
         "label": result.label,
         "probability": round(result.probability, 4),
