@@ -53,7 +53,8 @@ def score_file(
     return score_bytes(predictor, str(path), data, heatmap)
 
 
-def error_row(predictor: Predictor, name: str, error: str) -> dict[str, Any]:
+def error_row(predictor: Predictor, name: str, error: str = "") -> dict[str, Any]:
+    """A row with only the file, the model version and (if any) the error filled in."""
     row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
     row.update(file=name, model_version=predictor.bundle.version, error=error)
     return row
@@ -63,9 +64,7 @@ def score_bytes(
     predictor: Predictor, name: str, data: bytes, heatmap: bool
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """(CSV row, overlay or None) for one encoded image; errors become the row's `error`."""
-    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-    row["file"] = name
-    row["model_version"] = predictor.bundle.version
+    row = error_row(predictor, name)
     try:
         result = predictor.predict(data, heatmap=heatmap)
     except NotChestXrayError as exc:

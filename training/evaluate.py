@@ -169,9 +169,7 @@ def sample_checks(scorer: Scorer, samples_dir: Path, variants: int = 3) -> dict[
     datas = [p.read_bytes() for p in files]
     uploads = [simulate_upload(d, rng) for d in datas for _ in range(variants)]
     everything = datas + uploads
-    films = Films()
-    for data in everything:
-        films.add(data, scorer.bundle.preprocessing)
+    films = Films.of(everything, scorer.bundle.preprocessing)
     _, scores = scorer.run(films.tensors)
     refused = scorer.refused(scores, films.grays, films.colours)
     return {
