@@ -1,7 +1,9 @@
 """The training recipe's spread over seeds: several bundles trained by the same recipe with
-different seeds, each scored on the dev-test split at its own stored threshold (and at 0.5).
+different seeds, each scored on the dev-test split at its own stored threshold (and at 0.5), with
+the p99 change in probability under the evaluation's invisible changes and where the Grad-CAM maps
+of the pneumonia films point (skipped with --quick).
 
-    python -m benchmarks.recipe_spread BUNDLE [BUNDLE ...]
+    python -m benchmarks.recipe_spread BUNDLE [BUNDLE ...] [--quick]
 """
 
 from __future__ import annotations
@@ -15,35 +17,46 @@ from benchmarks.common import write_result
 from benchmarks.devdata import dev_data_root
 from engine import ModelBundle
 from training.data import list_split
-from training.evaluate import Scorer, read_films
+from training.evaluate import Scorer, heatmap_summary, read_films, robustness
 from training.metrics import classification_metrics
 
 KEYS = ("roc_auc", "accuracy", "sensitivity", "specificity")
 
 
-def score(bundle_dir: Path) -> dict:
+def score(bundle_dir: Path, quick: bool = False) -> dict:
     bundle = ModelBundle.load(bundle_dir)
+    scorer = Scorer(bundle)
     files = list_split(dev_data_root() / "chest_xray", "test")
     films = read_films(files.paths, bundle, desc=bundle.version)
-    probs, _ = Scorer(bundle).run(films.tensors)
+    probs, _ = scorer.run(films.tensors)
     labels = np.asarray(files.labels)[films.kept]
     seeds = [run["seed"] for run in bundle.card.training.get("member_runs", [])]
-    return {
+    row = {
         "bundle": bundle_dir.name,
         "version": bundle.version,
         "member_seeds": seeds or bundle.card.training.get("assembled_from"),
+        "teacher": bundle.card.training.get("distilled_from", {}).get("version"),
         "validation_uploads_auc": bundle.card.metrics["validation_uploads"]["roc_auc"],
         "at_threshold": classification_metrics(labels, probs, bundle.threshold),
         "at_0.5": classification_metrics(labels, probs, 0.5),
     }
+    if not quick:
+        datas = [files.paths[i].read_bytes() for i in films.kept]
+        changes = robustness(scorer, datas, desc=f"{bundle.version} robustness")
+        row["invisible_changes_p99"] = {name: c["p99"] for name, c in changes.items()}
+        sick = [t for t, y in zip(films.tensors, labels, strict=True) if y == 1]
+        positive = probs[labels == 1] >= bundle.threshold
+        row["heatmaps_pneumonia_films"] = heatmap_summary(bundle, sick, positive)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--name", default="recipe_spread")
+    parser.add_argument("--quick", action="store_true", help="skip robustness and heatmaps")
     args = parser.parse_args()
-    rows = [score(b) for b in args.bundles]
+    rows = [score(b, args.quick) for b in args.bundles]
     summary = {}
     for key in KEYS:
         values = np.array([r["at_threshold"][key] for r in rows])
@@ -52,25 +65,37 @@ def main() -> None:
             "min": float(values.min()),
             "max": float(values.max()),
         }
+    changes = ("gray_level_plus_1", "jpeg_quality_90", "full_vs_reduced_jpeg_decode")
     md = [
-        "| bundle | member seeds | validation AUC | dev-test AUC | accuracy | sensitivity | "
-        "specificity | threshold |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| bundle | member seeds | teacher | validation AUC | dev-test AUC | accuracy | "
+        "sensitivity | specificity | threshold | p99 gray+1 / JPEG q90 / full decode | "
+        "Grad-CAM peak on ring / mass in thorax box |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         m = r["at_threshold"]
+        p99 = r.get("invisible_changes_p99")
+        maps = r.get("heatmaps_pneumonia_films")
         md.append(
-            f"| {r['bundle']} | {r['member_seeds']} | {r['validation_uploads_auc']:.4f} | "
-            f"{m['roc_auc']:.4f} | {m['accuracy']:.4f} | {m['sensitivity']:.4f} | "
-            f"{m['specificity']:.4f} | {m['threshold']:.3f} |"
+            f"| {r['bundle']} | {r['member_seeds']} | {r['teacher'] or '-'} | "
+            f"{r['validation_uploads_auc']:.4f} | {m['roc_auc']:.4f} | {m['accuracy']:.4f} | "
+            f"{m['sensitivity']:.4f} | {m['specificity']:.4f} | {m['threshold']:.3f} | "
+            + (" / ".join(f"{p99[c]:.4f}" for c in changes) if p99 else "-")
+            + " | "
+            + (
+                f"{maps['peak_on_outer_ring_share']:.1%} / {maps['median_mass_in_thorax_box']:.3f}"
+                if maps
+                else "-"
+            )
+            + " |"
         )
     md.append(
-        "| **mean (min-max)** | | | "
+        "| **mean (min-max)** | | | | "
         + " | ".join(
             f"{summary[k]['mean']:.4f} ({summary[k]['min']:.4f}-{summary[k]['max']:.4f})"
             for k in KEYS
         )
-        + " | |"
+        + " | | | |"
     )
     write_result(args.name, {"bundles": rows, "summary": summary}, "\n".join(md) + "\n")
 

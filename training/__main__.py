@@ -31,6 +31,8 @@ TRAIN_FLAGS = {
     "marker_rate": "share of training images with a bright marker pasted somewhere",
     "consistency": "weight of the squared logit gap between an upload and its invisible twin",
     "members": "networks averaged in the served model (seeds SEED, SEED+1, ...)",
+    "teacher": "bundle folder whose answers, averaged over each image's cached views, are the "
+    "training targets instead of the labels (distillation); empty = the labels",
     "gradcam_blocks": "blocks whose Grad-CAM maps are multiplied (comma-separated)",
     "seed": "initial weights and augmentation of the first member",
     "split_seed": "validation carve and cached uploads, shared by all members",

@@ -25,6 +25,7 @@ class TrainSettings:
     marker_rate: float = 0.0  # share of images with a bright marker pasted somewhere
     consistency: float = 0.0  # weight of (logit(x) - logit(invisible twin of x))^2; 0 = off
     members: int = 3  # networks in the served ensemble (seeds seed, seed+1, ...)
+    teacher: str = ""  # a bundle whose view-averaged answers are the targets ("" = the labels)
     gradcam_blocks: str = "4,5"  # blocks whose Grad-CAM maps are multiplied (comma-separated)
     seed: int = 1  # initial weights and augmentation of the first member
     split_seed: int = 42  # validation carve and cached uploads, shared by all members

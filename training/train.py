@@ -23,6 +23,7 @@ from imaging import PreprocessingParams
 from training.assemble import assemble_bundle
 from training.augment import occlude_borders, paste_markers
 from training.data import EnhancedImages, prepare_splits
+from training.distill import teacher_targets
 from training.model import build_augmenter, build_cnn
 from training.settings import TrainSettings
 
@@ -35,9 +36,14 @@ def to_unit_float(images: tf.Tensor, params: PreprocessingParams) -> tf.Tensor:
 
 
 def training_dataset(
-    data: EnhancedImages, params: PreprocessingParams, settings: TrainSettings, seed: int
+    data: EnhancedImages,
+    params: PreprocessingParams,
+    settings: TrainSettings,
+    seed: int,
+    targets: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Shuffled, augmented batches; each epoch shows each image as one random cached variant.
+    """Shuffled, augmented (x, target, class weight) batches; each epoch shows each image as one
+    random cached variant. The target is the label, or `targets` (a teacher's, one per image).
 
     With consistency on, each variant comes with its invisible twin: both get the same geometric
     augmentation and sit in rows 2k and 2k+1 of the batch, for the consistency term of the loss.
@@ -49,25 +55,28 @@ def training_dataset(
     paired = settings.consistency > 0 and data.twins is not None
     size = params.image_size
 
-    def pick(variants: tf.Tensor, twins: tf.Tensor, label: tf.Tensor):
+    def pick(variants: tf.Tensor, twins: tf.Tensor, target: tf.Tensor, weight: tf.Tensor):
         index = tf.random.uniform((), 0, n_variants, dtype=tf.int32, seed=seed)
-        return tf.stack([variants[index], twins[index]], axis=-1), label
+        return tf.stack([variants[index], twins[index]], axis=-1), target, weight
 
-    def augment_batch(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def augment_batch(x: tf.Tensor, y: tf.Tensor, w: tf.Tensor):
         x = augment(tf.cast(x, tf.float32) * np.float32(params.scale), training=True)
         x = paste_markers(occlude_borders(x, settings.border_erase_rate), settings.marker_rate)
         if paired:  # (B, S, S, 2) -> rows 2k, 2k+1 = the pair
             x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), (-1, size, size, 1))
-            y = tf.repeat(y, 2)
-        return x, y
+            y, w = tf.repeat(y, 2), tf.repeat(w, 2)
+        return x, y, w
 
-    labels = data.labels.astype(np.float32)
+    labels = data.labels.astype(np.int64)
+    weight_of = class_weights(labels)
+    weights = np.asarray([weight_of[int(c)] for c in labels], dtype=np.float32)
+    y = (labels if targets is None else targets).astype(np.float32)
     twins = data.twins if paired else data.images
-    ds = tf.data.Dataset.from_tensor_slices((data.images, twins, labels))
+    ds = tf.data.Dataset.from_tensor_slices((data.images, twins, y, weights))
     ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(pick, num_parallel_calls=tf.data.AUTOTUNE)
     if not paired:
-        ds = ds.map(lambda x, y: (x[..., :1], y))
+        ds = ds.map(lambda x, y, w: (x[..., :1], y, w))
     batch = settings.batch_size // 2 if paired else settings.batch_size
     ds = ds.batch(batch, drop_remainder=paired).map(augment_batch, tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -99,6 +108,21 @@ def validation_set(data: EnhancedImages) -> tuple[np.ndarray, np.ndarray]:
     return uploads.reshape(-1, *uploads.shape[-2:]), np.repeat(data.labels, per_image)
 
 
+class RoundedTargetAUC(keras.metrics.AUC):
+    """AUC against the label a soft (teacher's) target stands for: Keras's AUC reads any target
+    above 0 as positive, which would make the training curve meaningless when distilling."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(keras.ops.round(y_true), y_pred, sample_weight)
+
+
+class RoundedTargetAccuracy(keras.metrics.BinaryAccuracy):
+    """Accuracy against the rounded target (a soft target never equals a 0/1 prediction)."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(keras.ops.round(y_true), y_pred, sample_weight)
+
+
 def class_weights(labels: np.ndarray) -> dict[int, float]:
     counts = np.bincount(labels.astype(int), minlength=2)
     return {i: float(len(labels) / (2 * max(c, 1))) for i, c in enumerate(counts)}
@@ -112,8 +136,10 @@ def fit_member(
     settings: TrainSettings,
     seed: int,
     run_dir: Path,
+    targets: np.ndarray | None = None,
 ) -> tuple[keras.Model, dict]:
-    """Train one member network (image -> logit); the best epoch by validation AUC is kept."""
+    """Train one member network (image -> logit) on the labels, or on a teacher's `targets`; the
+    best epoch by validation AUC (against the labels) is kept."""
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     model = build_cnn(params.image_size)
@@ -121,8 +147,8 @@ def fit_member(
         optimizer=keras.optimizers.Adam(settings.learning_rate),
         loss=logit_loss(settings.consistency),
         metrics=[
-            keras.metrics.AUC(name="auc", from_logits=True),
-            keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
+            RoundedTargetAUC(name="auc", from_logits=True),
+            RoundedTargetAccuracy(name="accuracy", threshold=0.0),
         ],
     )
     best_path = run_dir / "best.keras"
@@ -145,10 +171,9 @@ def fit_member(
     ]
     started = time.perf_counter()
     history = model.fit(
-        training_dataset(train_data, params, settings, seed),
+        training_dataset(train_data, params, settings, seed, targets),
         validation_data=(val_x, val_y.astype(np.float32)),
         epochs=settings.epochs,
-        class_weight=class_weights(train_data.labels),
         shuffle=False,  # the dataset reshuffles itself every epoch
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
@@ -194,12 +219,16 @@ def train(
     val_x, val_y = validation_set(val_data)
     val_x = to_unit_float(val_x, params).numpy()
 
+    targets, teacher = None, None
+    if settings.teacher:
+        targets, teacher = teacher_targets(Path(settings.teacher), train_data, params)
+
     members, summaries = [], []
     started = time.perf_counter()
     for k in range(settings.members):
         member_dir = run_dir / f"member{k}"
         model, summary = fit_member(
-            train_data, val_x, val_y, params, settings, settings.seed + k, member_dir
+            train_data, val_x, val_y, params, settings, settings.seed + k, member_dir, targets
         )
         members.append(model)
         summaries.append(summary)
@@ -218,6 +247,7 @@ def train(
             "member_runs": summaries,
             "seconds": round(training_seconds, 1),
             "parameters_per_member": int(members[0].count_params()),
+            **({"distilled_from": teacher.to_dict()} if teacher else {}),
         },
     }
     assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)
