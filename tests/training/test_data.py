@@ -91,7 +91,7 @@ def test_invisible_twins_differ_by_little_and_pair_up_in_batches(small_kaggle, t
     again = enhance_files(files, PARAMS, n_variants=3, cache_dir=tmp_path, workers=1, twins=True)
     assert np.array_equal(again.twins, data.twins)  # cached with the images
     settings = TrainSettings(batch_size=8, consistency=1.0, rotation_degrees=0, zoom=0, shift=0)
-    x, y = next(iter(training_dataset(data, PARAMS, settings, seed=0)))
+    x, y, _ = next(iter(training_dataset(data, PARAMS, settings, seed=0)))
     assert x.shape == (8, 150, 150, 1) and np.array_equal(y[0::2], y[1::2])
     x = np.asarray(x)
     pair_gap = np.abs(x[0::2] - x[1::2]).mean()

@@ -65,8 +65,13 @@ def test_a_student_distilled_from_a_bundle_records_its_teacher(
     from training.settings import TrainSettings
     from training.train import train
 
-    settings = TrainSettings(
-        epochs=2, batch_size=10, val_fraction=0.35, members=1, teacher=str(synthetic_bundle)
+    settings = TrainSettings(  # the synthetic bundle's own settings, one member
+        epochs=6,
+        batch_size=10,
+        val_fraction=0.35,
+        members=1,
+        seed=42,
+        teacher=str(synthetic_bundle),
     )
     out = train(small_kaggle, tmp_path / "student", settings, run_dir=tmp_path / "run")
     card = json.loads((out / "model_card.json").read_text())
