@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from training.settings import TrainSettings
+from training.settings import SPLIT_FLAGS, TrainSettings
 
 # The Kaggle-layout folder when --data-dir is not given.
 DATA_DIR_ENV = "CXR_DATA_DIR"
@@ -46,14 +46,6 @@ CHAIN_FLAGS = {
     "clahe_tile_grid": "CLAHE tiles per side",
     "jpeg_reduced_min_side": "large JPEGs decode at reduced scale down to this short side (px)",
 }
-# The ones `export` needs to find the same split and cache as training did.
-SPLIT_FLAGS = (
-    "val_fraction",
-    "upload_variants",
-    "consistency",
-    "split_seed",
-    "gradcam_blocks",
-)
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -122,6 +114,7 @@ def _export(args: argparse.Namespace) -> None:
         settings,
         cache_dir=args.cache_dir,
         params=_chain(args),
+        seeds=args.seeds,
     )
 
 
@@ -186,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--members", nargs="+", required=True, help="runs/<time>/member*/best.keras files"
     )
     x.add_argument("--out", required=True, help="bundle folder to write")
+    x.add_argument(
+        "--seeds", nargs="+", type=int, default=None, help="the members' seeds, for the card"
+    )
     _add_data_dir(x, "the Kaggle-layout folder the members were trained on")
     _add_settings_flags(x, {field: TRAIN_FLAGS[field] for field in SPLIT_FLAGS})
     _add_settings_flags(x, CHAIN_FLAGS, chain_defaults)

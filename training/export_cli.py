@@ -7,8 +7,8 @@ training (same `split_seed`), calibrates, chooses the threshold, fits the guard 
 
 from __future__ import annotations
 
+import csv
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -16,7 +16,7 @@ import keras
 from imaging import PreprocessingParams
 from training.assemble import assemble_bundle
 from training.data import prepare_splits
-from training.settings import TrainSettings
+from training.settings import SPLIT_FLAGS, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,21 @@ def _short(path: Path) -> str:
     return "/".join(path.parts[-3:])
 
 
+def member_run(checkpoint: Path, seed: int | None) -> dict:
+    """What the card can say of a checkpoint: its seed when told, and from the training log beside
+    it (runs/<time>/member<k>/training_log.csv) its epochs and best validation AUC."""
+    run: dict = {"seed": seed, "checkpoint": _short(checkpoint)}
+    log_csv = Path(checkpoint).parent / "training_log.csv"
+    if log_csv.is_file():
+        with open(log_csv, newline="") as handle:
+            aucs = [float(row["val_auc"]) for row in csv.DictReader(handle)]
+        if aucs:
+            run["epochs_run"] = len(aucs)
+            run["best_epoch"] = aucs.index(max(aucs)) + 1
+            run["best_validation_auc"] = round(max(aucs), 5)
+    return run
+
+
 def export_from_checkpoints(
     member_paths: list[Path],
     out_dir: Path,
@@ -34,16 +49,25 @@ def export_from_checkpoints(
     settings: TrainSettings,
     cache_dir: Path | None = None,
     params: PreprocessingParams | None = None,
+    seeds: list[int] | None = None,
 ) -> Path:
+    """Only the split settings are facts here; the members' own training settings are not known
+    from a checkpoint, so the card records the split, the checkpoints and their logs."""
     params = params or PreprocessingParams()
+    if seeds is not None and len(seeds) != len(member_paths):
+        raise ValueError(f"{len(seeds)} seeds given for {len(member_paths)} member checkpoints")
     members = [keras.saving.load_model(path, compile=False) for path in member_paths]
     splits, train_data, val_data = prepare_splits(data_dir, params, settings, cache_dir)
+    known = {field: getattr(settings, field) for field in SPLIT_FLAGS}
     extra = {
         "data": {"source": Path(data_dir).name, "splits": splits.summary(), "skipped_files": []},
         "training": {
-            **asdict(settings),
+            **known,
             "members": len(members),
             "assembled_from": [_short(p) for p in member_paths],
+            "member_runs": [
+                member_run(p, seeds[k] if seeds else None) for k, p in enumerate(member_paths)
+            ],
         },
     }
     assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)

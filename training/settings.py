@@ -5,6 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The fields that decide the split, the cache and the served graph: all `python -m training
+# export` needs to rebuild a bundle from checkpoints, and all it can vouch for in the card.
+SPLIT_FLAGS = (
+    "val_fraction",
+    "upload_variants",
+    "consistency",
+    "split_seed",
+    "gradcam_blocks",
+)
+
 
 @dataclass
 class TrainSettings:
