@@ -364,7 +364,8 @@ def markdown_report(results: dict[str, Any], has_curves: bool) -> str:
     if maps:
         lines += [
             f"Grad-CAM on the pneumonia films ({maps['maps']} maps, {maps['empty_maps']} empty): "
-            f"peak on the grid's outer ring {maps['peak_on_outer_ring_share']:.1%}; median share "
+            f"peak on the outer ring of a 10x10 grid {maps['peak_on_outer_ring_share']:.1%} (on "
+            f"the map's own grid {maps['peak_on_own_grid_ring_share']:.1%}); median share "
             f"of the map inside the thorax box {maps['median_mass_in_thorax_box']:.3f}.",
             "",
         ]
