@@ -5,6 +5,7 @@ python -m benchmarks.run        (make bench)
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -41,6 +42,21 @@ def scripts() -> list[tuple[str, str, list[str]]]:
                 "off",
                 "--name",
                 "http_load_no_metrics",
+            ],
+        ),
+        (
+            "HTTP end to end, ONNX_THREADS=2 and TF_THREADS=2 (one request may use both cores)",
+            "benchmarks.http_load",
+            [
+                "--onnx-threads",
+                "2",
+                "--env",
+                "TF_THREADS=2",
+                "--concurrency",
+                "1",
+                "4",
+                "--name",
+                "http_load_2threads",
             ],
         ),
         (
@@ -83,7 +99,20 @@ def scripts() -> list[tuple[str, str, list[str]]]:
     return runs
 
 
+def result_name(module: str, args: list[str]) -> str:
+    return args[args.index("--name") + 1] if "--name" in args else module.split(".")[-1]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description="make bench: every benchmark, then the README")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        help="re-run only these results (e.g. heatmaps http_load_2threads); the README is "
+        "assembled from every result on disk",
+    )
+    only = parser.parse_args().only
     sections = [
         "# Benchmark results",
         "",
@@ -91,10 +120,12 @@ def main() -> None:
         "",
     ]
     for title, module, args in scripts():
-        print(f"== {title}: python -m {module} {' '.join(args)}", flush=True)
-        subprocess.run([sys.executable, "-m", module, *args], check=True)
-        name = args[args.index("--name") + 1] if "--name" in args else module.split(".")[-1]
-        sections += [f"## {title}", "", (RESULTS / f"{name}.md").read_text()]
+        name = result_name(module, args)
+        if only is None or name in only:
+            print(f"== {title}: python -m {module} {' '.join(args)}", flush=True)
+            subprocess.run([sys.executable, "-m", module, *args], check=True)
+        if (RESULTS / f"{name}.md").is_file():
+            sections += [f"## {title}", "", (RESULTS / f"{name}.md").read_text()]
     (RESULTS / "README.md").write_text("\n".join(sections))
 
 
