@@ -7,6 +7,7 @@ and a full-resolution JPEG upload decoded fully instead of at reduced scale.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import cv2
@@ -31,17 +32,24 @@ def jpeg(gray: np.ndarray, quality: int) -> bytes:
     return cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
 
 
-def tensor(data: bytes, params: PreprocessingParams) -> np.ndarray:
-    return preprocess_grayscale(decode_upload(data, params)[1], params)
+Chain = Callable[[np.ndarray, PreprocessingParams], np.ndarray]  # 8-bit gray -> model input
+
+
+def tensor(data: bytes, params: PreprocessingParams, chain: Chain = preprocess_grayscale):
+    return chain(decode_upload(data, params)[1], params)
 
 
 def perturbation_pairs(
-    data: bytes, params: PreprocessingParams, rng: np.random.Generator
+    data: bytes,
+    params: PreprocessingParams,
+    rng: np.random.Generator,
+    chain: Chain = preprocess_grayscale,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """(reference tensor, perturbed tensor) for each perturbation of one encoded film."""
+    """(reference tensor, perturbed tensor) for each perturbation of one encoded film, through the
+    service's chain (or `chain`, a candidate, for benchmarks.chain_sensitivity)."""
     gray = decode_grayscale(data, probe_image(data))
     brighter = np.clip(gray.astype(np.int16) + 1, 0, 255).astype(np.uint8)
-    reference = tensor(png(gray), params)
+    reference = tensor(png(gray), params, chain)
     long_side = int(rng.uniform(*FULL_RESOLUTION_SIDE))
     aspect = rng.uniform(1.0, 1.4)
     h, w = gray.shape
@@ -49,9 +57,12 @@ def perturbation_pairs(
     upload = jpeg(cv2.resize(gray, size, interpolation=cv2.INTER_CUBIC), 95)
     full_decode = replace(params, jpeg_reduced_min_side=1 << 30)
     return {
-        "gray_level_plus_1": (reference, tensor(png(brighter), params)),
-        "jpeg_quality_90": (reference, tensor(jpeg(gray, 90), params)),
-        "full_vs_reduced_jpeg_decode": (tensor(upload, params), tensor(upload, full_decode)),
+        "gray_level_plus_1": (reference, tensor(png(brighter), params, chain)),
+        "jpeg_quality_90": (reference, tensor(jpeg(gray, 90), params, chain)),
+        "full_vs_reduced_jpeg_decode": (
+            tensor(upload, params, chain),
+            tensor(upload, full_decode, chain),
+        ),
     }
 
 
