@@ -13,13 +13,10 @@ import argparse
 import cv2
 import numpy as np
 
-from benchmarks.common import write_result
-from benchmarks.devdata import dev_data_root
+from benchmarks.common import validation_split, write_result
 from imaging import PreprocessingParams
 from imaging.preprocess import enhance_grayscale, scale_to_unit
-from training.data import load_splits
 from training.robustness import perturbation_pairs
-from training.settings import TrainSettings
 
 
 def blurred(sigma: float, before_clahe: bool):
@@ -52,10 +49,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=7, help="use every n-th validation film")
     parser.add_argument("--name", default="chain_sensitivity")
     args = parser.parse_args()
-    settings = TrainSettings()
-    val = load_splits(
-        dev_data_root() / "chest_xray", settings.val_fraction, seed=settings.split_seed
-    ).val
+    val = validation_split()
     datas = [p.read_bytes() for p in val.paths[:: args.every]]
     rows = {}
     for name, (params, enhance) in VARIANTS.items():

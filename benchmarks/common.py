@@ -36,6 +36,17 @@ def sample_uploads() -> dict[str, bytes]:
     return uploads
 
 
+def validation_split():
+    """The development data's validation split as training carves it (default settings): the
+    selection split, for benchmarks that compare candidates without touching the test split."""
+    from training.data import load_splits
+    from training.settings import TrainSettings
+
+    settings = TrainSettings()
+    root = dev_data_root() / "chest_xray"
+    return load_splits(root, settings.val_fraction, seed=settings.split_seed).val
+
+
 def summarize_ms(seconds: list[float]) -> dict[str, float]:
     ms = np.asarray(seconds) * 1000
     return {

@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks.common import write_result
-from benchmarks.devdata import dev_data_root
+from benchmarks.common import validation_split, write_result
 from engine import ModelBundle, default_model_dir
 from engine.card import GradCamMember, GradCamSpec
 from engine.gradcam import GradCam
-from training.data import load_splits
 from training.evaluate import Scorer, read_films
 from training.heatmap_stats import summarize_maps
 from training.model import block_output
-from training.settings import TrainSettings
 
 COMBINATIONS = ((5,), (4,), (4, 5), (3, 4, 5), (4, 5, 6), (5, 6), (3, 4), (3, 5))
 
@@ -45,10 +42,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(default_model_dir()))
     parser.add_argument("--name", default="gradcam_layers")
     args = parser.parse_args()
-    settings = TrainSettings()
-    val = load_splits(
-        dev_data_root() / "chest_xray", settings.val_fraction, seed=settings.split_seed
-    ).val
+    val = validation_split()
     sick = [p for p, label in zip(val.paths, val.labels, strict=True) if label == 1]
     bundle = ModelBundle.load(Path(args.model))
     films = read_films(sick, bundle, desc="validation pneumonia films")

@@ -14,13 +14,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.common import write_result
-from benchmarks.devdata import dev_data_root
+from benchmarks.common import validation_split, write_result
 from benchmarks.nonxray import negative, not_chest_xrays
 from engine import ModelBundle
-from training.data import load_splits
 from training.evaluate import Films, Scorer, heatmap_summary, read_films, robustness
-from training.settings import TrainSettings
 
 CHANGES = ("gray_level_plus_1", "jpeg_quality_90", "full_vs_reduced_jpeg_decode")
 NEGATIVES = 100  # validation films turned into negatives for the guard
@@ -62,10 +59,7 @@ def main() -> None:
     parser.add_argument("bundles", nargs="+", type=Path)
     parser.add_argument("--name", default="validation_compare")
     args = parser.parse_args()
-    settings = TrainSettings()
-    val = load_splits(
-        dev_data_root() / "chest_xray", settings.val_fraction, seed=settings.split_seed
-    ).val
+    val = validation_split()
     others = [data for _, data in not_chest_xrays().values()]
     labels = np.asarray(val.labels)
     rows = [compare(b, val.paths, labels, others) for b in args.bundles]
