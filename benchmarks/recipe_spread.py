@@ -44,9 +44,7 @@ def score(bundle_dir: Path, quick: bool = False) -> dict:
         datas = [files.paths[i].read_bytes() for i in films.kept]
         changes = robustness(scorer, datas, desc=f"{bundle.version} robustness")
         row["invisible_changes_p99"] = {name: c["p99"] for name, c in changes.items()}
-        sick = [t for t, y in zip(films.tensors, labels, strict=True) if y == 1]
-        positive = probs[labels == 1] >= bundle.threshold
-        row["heatmaps_pneumonia_films"] = heatmap_summary(bundle, sick, positive)
+        row["heatmaps_pneumonia_films"] = heatmap_summary(bundle, films.tensors, labels, probs)
     return row
 
 

@@ -16,17 +16,16 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.common import validation_split, write_result
 from benchmarks.nonxray import negative, not_chest_xrays
+from benchmarks.ood_guard import judge
 from engine import ModelBundle
-from training.evaluate import Films, Scorer, heatmap_summary, read_films, robustness
+from training.evaluate import Scorer, heatmap_summary, read_films, robustness
 
 CHANGES = ("gray_level_plus_1", "jpeg_quality_90", "full_vs_reduced_jpeg_decode")
 NEGATIVES = 100  # validation films turned into negatives for the guard
 
 
 def refused(scorer: Scorer, datas: list[bytes]) -> int:
-    films = Films.of(datas, scorer.bundle.preprocessing)
-    _, scores = scorer.run(films.tensors)
-    return int(scorer.refused(scores, films.grays, films.colours).sum())
+    return int(judge(scorer, datas)[1].sum())
 
 
 def compare(bundle_dir: Path, paths: list[Path], labels: np.ndarray, others: list[bytes]) -> dict:
@@ -37,8 +36,7 @@ def compare(bundle_dir: Path, paths: list[Path], labels: np.ndarray, others: lis
     y = labels[films.kept]
     datas = [paths[i].read_bytes() for i in films.kept]
     changes = robustness(scorer, datas, desc=f"{bundle_dir.name} robustness")
-    sick = [t for t, label in zip(films.tensors, y, strict=True) if label == 1]
-    maps = heatmap_summary(bundle, sick, probs[y == 1] >= bundle.threshold)
+    maps = heatmap_summary(bundle, films.tensors, y, probs)
     return {
         "bundle": bundle_dir.name,
         "version": bundle.version,

@@ -17,6 +17,7 @@ import numpy as np
 
 from engine import ModelBundle
 from imaging import PreprocessingParams
+from imaging.preprocess import scale_to_unit
 from training.calibration import sigmoid
 from training.data import EnhancedImages
 
@@ -75,8 +76,8 @@ def teacher_targets(
     flat = data.images.reshape(n * views, *data.images.shape[2:])
     probabilities = np.empty(len(flat), dtype=np.float32)
     for start in range(0, len(flat), batch_size):
-        chunk = flat[start : start + batch_size].astype(np.float32) * np.float32(params.scale)
-        probabilities[start : start + batch_size] = bundle.predict(chunk[..., np.newaxis])
+        chunk = scale_to_unit(flat[start : start + batch_size], params)
+        probabilities[start : start + batch_size] = bundle.predict(chunk)
     targets = view_averaged_targets(probabilities.reshape(n, views))
     agreement = float(np.mean((targets >= 0.5) == (data.labels == 1)))
     log.info(

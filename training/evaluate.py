@@ -153,12 +153,15 @@ def robustness(
     return out
 
 
-def heatmap_summary(bundle: ModelBundle, tensors: list[np.ndarray], positive: np.ndarray) -> dict:
-    """Grad-CAM on every film, explaining the label the service would give."""
+def heatmap_summary(
+    bundle: ModelBundle, tensors: list[np.ndarray], labels: np.ndarray, probs: np.ndarray
+) -> dict:
+    """Grad-CAM on the pneumonia films (label 1), each explaining the label the service gives."""
     from engine.gradcam import GradCam
 
     cam = GradCam(bundle.keras_model(), bundle.card.gradcam, bundle.preprocessing.image_size)
-    maps = [cam(t, explain_positive=bool(p)) for t, p in zip(tensors, positive, strict=True)]
+    sick = np.flatnonzero(np.asarray(labels) == 1)
+    maps = [cam(tensors[i], explain_positive=bool(probs[i] >= bundle.threshold)) for i in sick]
     return summarize_maps(maps)
 
 
@@ -269,10 +272,7 @@ def evaluate(
             scorer, [p.read_bytes() for p in paths], desc=f"{split} robustness"
         )
     if heatmaps:
-        sick = labels == 1
-        results["heatmaps_pneumonia_films"] = heatmap_summary(
-            bundle, [t for t, s in zip(tensors, sick, strict=True) if s], probs[sick] >= threshold
-        )
+        results["heatmaps_pneumonia_films"] = heatmap_summary(bundle, tensors, labels, probs)
     if samples_dir is not None and Path(samples_dir).is_dir():
         results["samples"] = sample_checks(scorer, Path(samples_dir))
 

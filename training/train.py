@@ -108,19 +108,21 @@ def validation_set(data: EnhancedImages) -> tuple[np.ndarray, np.ndarray]:
     return uploads.reshape(-1, *uploads.shape[-2:]), np.repeat(data.labels, per_image)
 
 
-class RoundedTargetAUC(keras.metrics.AUC):
-    """AUC against the label a soft (teacher's) target stands for: Keras's AUC reads any target
-    above 0 as positive, which would make the training curve meaningless when distilling."""
+class _OnRoundedTarget:
+    """A metric read against the label a soft (teacher's) target stands for: Keras's AUC counts any
+    target above 0 as positive and a soft target never equals a 0/1 prediction, which would make
+    the training curve meaningless when distilling."""
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         return super().update_state(keras.ops.round(y_true), y_pred, sample_weight)
 
 
-class RoundedTargetAccuracy(keras.metrics.BinaryAccuracy):
-    """Accuracy against the rounded target (a soft target never equals a 0/1 prediction)."""
+class RoundedTargetAUC(_OnRoundedTarget, keras.metrics.AUC):
+    pass
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(keras.ops.round(y_true), y_pred, sample_weight)
+
+class RoundedTargetAccuracy(_OnRoundedTarget, keras.metrics.BinaryAccuracy):
+    pass
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
