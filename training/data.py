@@ -43,6 +43,15 @@ class LabelledFiles:
         counts = Counter(self.labels)
         return {name: counts.get(i, 0) for i, name in enumerate(CLASS_NAMES)}
 
+    def list_sha256(self) -> str:
+        """A hash of the file list: each file's class, name and content hash, in sorted order, so
+        two folders holding the same films under the same labels give the same hash."""
+        rows = sorted(
+            f"{CLASS_NAMES[label]}/{path.name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+            for path, label in zip(self.paths, self.labels, strict=True)
+        )
+        return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
     def subset(self, indices: np.ndarray) -> LabelledFiles:
         return LabelledFiles([self.paths[i] for i in indices], [self.labels[i] for i in indices])
 
@@ -105,11 +114,16 @@ class DatasetSplits:
     val_carved: bool
 
     def summary(self) -> dict:
+        """Counts per class of each split, and a hash of each split's file list (what a model
+        was trained, selected and tested on, in the card)."""
         return {
             "train": self.train.class_counts(),
             "val": self.val.class_counts(),
             "test": self.test.class_counts(),
             "val_carved_from_train": self.val_carved,
+            "file_list_sha256": {
+                name: getattr(self, name).list_sha256() for name in ("train", "val", "test")
+            },
         }
 
 
