@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from engine import Predictor
+from engine.population import OutsidePopulationError
 from imaging import ImageError, NotChestXrayError, is_image_file
 
 COLUMNS = (
@@ -24,6 +25,7 @@ COLUMNS = (
     "in_distribution",
     "ood_score",
     "model_version",
+    "warnings",
     "error",
 )
 
@@ -72,6 +74,9 @@ def score_bytes(
         row["ood_score"] = "" if exc.ood_score is None else f"{exc.ood_score:.4f}"
         row["error"] = f"not_chest_xray: {exc}"
         return row, None
+    except OutsidePopulationError as exc:
+        row["error"] = f"{exc.code}: {exc}"
+        return row, None
     except ImageError as exc:
         row["error"] = str(exc)
         return row, None
@@ -81,6 +86,7 @@ def score_bytes(
         threshold=f"{result.threshold:.6f}",
         in_distribution=str(result.in_distribution).lower(),
         ood_score="" if result.ood_score is None else f"{result.ood_score:.4f}",
+        warnings="; ".join(result.warnings),
     )
     return row, (result.heatmap.overlay if result.heatmap is not None else None)
 

@@ -1,7 +1,8 @@
 """Exception handlers: every error answer is JSON whose `detail` is one sentence.
 
 `ImageError` subclasses map to statuses by `isinstance`, most specific first; a refusal by the
-out-of-distribution guard adds `code` and `ood_score`. Nothing here echoes paths or tracebacks.
+out-of-distribution guard adds `code` and `ood_score`, one by the population check adds `code`.
+Nothing here echoes paths or tracebacks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from engine.population import OutsidePopulationError
 from imaging import (
     CorruptImageError,
     ImageError,
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 # (kind, HTTP status, refusal reason in metrics and logs), most specific first.
 IMAGE_ERRORS: tuple[tuple[type[ImageError], int, str], ...] = (
     (NotChestXrayError, 422, "not_chest_xray"),
+    (OutsidePopulationError, 422, "outside_population"),
     (ImageTooLargeError, 413, "too_large"),
     (UnsupportedImageError, 415, "unsupported_format"),
     (ImageTooSmallError, 400, "too_small"),
@@ -44,6 +47,8 @@ def image_error_body(exc: ImageError) -> dict:
     if isinstance(exc, NotChestXrayError):
         body["code"] = exc.code
         body["ood_score"] = exc.ood_score
+    elif isinstance(exc, OutsidePopulationError):
+        body["code"] = exc.code
     return body
 
 

@@ -40,8 +40,10 @@ class PredictionResponse(BaseModel):
     heatmap: str | None = Field(
         description=(
             "Grad-CAM overlay on the X-ray: standard base64 of a PNG (no data: prefix), at the "
-            "upload's aspect ratio; it shows the regions that drove the predicted label. "
-            "null when heatmap=false."
+            "upload's aspect ratio. It shows where the model saw evidence for pneumonia, whatever "
+            "the label; its colour opacity is 0.6 x heatmap_strength x heatmap_grid, so a film "
+            "with little evidence shows little colour. Not a segmentation of the lesion. null "
+            "when heatmap=false."
         ),
         examples=[None],
     )
@@ -53,6 +55,18 @@ class PredictionResponse(BaseModel):
             "for width). null when heatmap=false."
         ),
         examples=[[[0.0, 0.1, 0.0], [0.2, 1.0, 0.4], [0.0, 0.3, 0.1]]],
+    )
+    heatmap_strength: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "How strongly to draw heatmap_grid: the calibrated probability. The grid is scaled "
+            "to its own peak, so draw each cell with opacity heatmap_strength x value (the "
+            "overlay uses 0.6 x that): a NORMAL answer at 0.02 then shows almost no colour. "
+            "null when heatmap=false."
+        ),
+        examples=[0.97],
     )
     film_png: str | None = Field(
         None,
@@ -81,10 +95,20 @@ class PredictionResponse(BaseModel):
     heatmap_empty: bool | None = Field(
         None,
         description=(
-            "true when Grad-CAM found no region that raises the label's score (the overlay then "
+            "true when Grad-CAM found no region that raises the pneumonia score (the overlay then "
             "shows the X-ray without colour); null when no heatmap was made."
         ),
         examples=[False],
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Sentences the reader should see beside the answer; empty when there is nothing to "
+            "say. E.g. a DICOM whose header says the patient is outside the population the "
+            "model was trained on (POPULATION_CHECK=refuse answers 422 outside_population "
+            "instead). Never a birth date or an exact age."
+        ),
+        examples=[[]],
     )
     model_version: str = Field(examples=["2026.11.22-1a2b3c4d"])
     image: ImageInfo
@@ -132,6 +156,10 @@ class NotChestXrayResponse(ErrorResponse):
     )
 
 
+class OutsidePopulationResponse(ErrorResponse):
+    code: Literal["outside_population"] = "outside_population"
+
+
 class ValidationErrorResponse(ErrorResponse):
     errors: list[dict[str, Any]] = Field(
         default_factory=list, description="Each field that failed validation, as FastAPI sees it."
@@ -146,6 +174,9 @@ ERROR_EXAMPLES = {
     422: "the request is malformed: body.file: Field required",
     "not_chest_xray": "the image is not like the chest X-rays the model knows "
     "(out-of-distribution score 3.41, limit 1.17); send a frontal chest film",
+    "outside_population": "An adult's film according to its DICOM header: the model was "
+    "trained on children aged 1 to 5, frontal chest films from one hospital, so its answer may "
+    "not hold for this patient",
     503: "the model is loading",
 }
 
@@ -167,12 +198,21 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
                 "errors": [{"type": "missing", "loc": ["body", "file"], "msg": "Field required"}],
             }
             responses[status] = {
-                "model": NotChestXrayResponse | ValidationErrorResponse,
-                "description": "Not a frontal chest X-ray, or a malformed request.",
+                "model": NotChestXrayResponse | OutsidePopulationResponse | ValidationErrorResponse,
+                "description": (
+                    "Not a frontal chest X-ray, a patient outside the model's population "
+                    "(POPULATION_CHECK=refuse), or a malformed request."
+                ),
                 "content": {
                     "application/json": {
                         "examples": {
                             "not_chest_xray": {"value": refusal},
+                            "outside_population": {
+                                "value": {
+                                    "detail": ERROR_EXAMPLES["outside_population"],
+                                    "code": "outside_population",
+                                }
+                            },
                             "malformed": {"value": malformed},
                         }
                     }

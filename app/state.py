@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from app import metrics
@@ -34,15 +35,21 @@ class ServiceState:
 
     def load(self) -> None:
         """Load and validate the bundle; on failure keep a path-free reason for /health."""
+        started = time.perf_counter()
+        log.info(
+            "loading the model from %s%s; /health answers 503 until it is ready",
+            self.settings.model_dir,
+            " with Grad-CAM (TensorFlow)" if self.settings.gradcam_enabled else "",
+        )
         try:
             self.predictor = Predictor.from_settings(self.settings)
             card = self.predictor.bundle.card
             self.recorder.model_loaded(card.name, card.version)
             log.info(
-                "model %s loaded from %s (threshold %.4f)",
+                "ready: model %s (threshold %.4f) loaded in %.1f s; /health is 200 from now",
                 self.predictor.bundle.version,
-                self.settings.model_dir,
                 self.predictor.threshold,
+                time.perf_counter() - started,
             )
         except Exception as exc:
             self.error = f"the model is not loaded: {exc}"

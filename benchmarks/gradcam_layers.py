@@ -15,7 +15,7 @@ from benchmarks.common import validation_split, write_result
 from engine import ModelBundle, default_model_dir
 from engine.card import GradCamMember, GradCamSpec
 from engine.gradcam import GradCam
-from training.evaluate import Scorer, read_films
+from training.evaluate import read_films
 from training.heatmap_stats import summarize_maps
 from training.model import block_output
 
@@ -46,19 +46,16 @@ def main() -> None:
     sick = [p for p, label in zip(val.paths, val.labels, strict=True) if label == 1]
     bundle = ModelBundle.load(Path(args.model))
     films = read_films(sick, bundle, desc="validation pneumonia films")
-    probs, _ = Scorer(bundle).run(films.tensors)
-    positive = probs >= bundle.threshold
     rows = []
     for blocks in COMBINATIONS:
         spec = spec_for(bundle, blocks)
         cam = GradCam(bundle.keras_model(), spec, bundle.preprocessing.image_size)
-        pairs = zip(films.tensors, positive, strict=True)
-        maps = [cam(t, explain_positive=bool(p)) for t, p in pairs]
+        maps = [cam(t) for t in films.tensors]
         rows.append({"blocks": list(blocks), "grid": list(spec.grid), **summarize_maps(maps)})
     shipped = " x ".join(bundle.card.gradcam.members[0].feature_layers)
     md = [
         f"Bundle {bundle.version}; {len(films.tensors)} validation pneumonia films; maps explain "
-        f"the label the bundle gives (the card's layers: {shipped}).",
+        f"pneumonia evidence (the card's layers: {shipped}).",
         "",
         "| blocks (maps multiplied) | grid | empty | peak on the 10x10 ring | on the own grid's "
         "ring | median mass in the thorax box |",

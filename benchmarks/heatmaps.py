@@ -66,9 +66,8 @@ def main() -> None:
     rows, tiles = [], []
     for path in sorted((dev_data_root() / "samples").iterdir()):
         result = predictor.predict(path.read_bytes(), heatmap=True)
-        positive = result.label == bundle.labels[1]
         cam = result.heatmap.grid
-        rand = random_cam(preprocess_file(path, params), explain_positive=positive)
+        rand = random_cam(preprocess_file(path, params))
         corr = (
             float(np.corrcoef(cam.ravel(), rand.ravel())[0, 1])
             if cam.std() > 0 and rand.std() > 0

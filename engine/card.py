@@ -61,9 +61,35 @@ class TensorSpec(_Part):
 
 
 class Threshold(_Part):
+    """The cut on the calibrated probability; `rule` says what it optimises (older cards: none)."""
+
     value: float = Field(ge=0.0, le=1.0)
     method: str
     chosen_on: str
+    rule: Literal["expected_cost"] | None = None
+    false_negative_cost: float | None = Field(
+        None, description="cost of a missed pneumonia relative to a false alarm (1 = equal)"
+    )
+    mean_logit_cut: float | None = Field(
+        None, description="the same cut on the members' mean logit, before calibration"
+    )
+    calibration_prevalence: float | None = Field(
+        None, description="share of PNEUMONIA films in the data calibration was fitted on"
+    )
+
+
+# Threshold fields added with the expected-cost rule; absent from the cards written before it.
+LATER_THRESHOLD_FIELDS = ("rule", "false_negative_cost", "mean_logit_cut", "calibration_prevalence")
+
+
+class Population(_Part):
+    """Whom the networks were trained on; films of other patients get a warning (or a refusal)."""
+
+    description: str
+    min_age_years: float = Field(ge=0.0)
+    max_age_years: float = Field(gt=0.0, description="inclusive in whole years (5 = under 6)")
+    source: str = ""
+    views: tuple[str, ...] = ()
 
 
 class GradCamMember(_Part):
@@ -150,6 +176,7 @@ class ModelCard(_Part):
     threshold: Threshold
     gradcam: GradCamSpec
     calibration: Calibration | None = None
+    population: Population | None = None
     ood: OutOfDistribution | None = None
     onnx: OnnxInfo
     software: dict[str, str] = Field(default_factory=dict)
@@ -165,7 +192,19 @@ class ModelCard(_Part):
         return next((o for o in self.outputs if o.name == name), None)
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2) + "\n"
+        return json.dumps(self.as_json_dict(), indent=2) + "\n"
+
+    def as_json_dict(self) -> dict[str, Any]:
+        """The card as JSON values; fields added after schema 2 was written are left out while
+        unset, so an older card reads and writes back byte for byte."""
+        raw = self.model_dump(mode="json")
+        if raw.get("population") is None:
+            raw.pop("population", None)
+        threshold = raw["threshold"]
+        for key in LATER_THRESHOLD_FIELDS:
+            if threshold.get(key) is None:
+                threshold.pop(key, None)
+        return raw
 
     def write(self, bundle_dir: str | Path) -> Path:
         path = Path(bundle_dir) / CARD_FILE

@@ -5,9 +5,11 @@ sigmoid's gradient vanishes and the map would be noise. With several member netw
 ensemble) the score is their mean logit, and a layer's map is the sum of the members' maps. With
 several layers (blocks 4 and 5 of the shipped model), each layer's map is scaled to [0, 1],
 upsampled to the finest grid and the maps are multiplied: the coarse map says where, the finer one
-sharpens it, and a peak must be in both (README: it keeps the heat off the film's edge). The map
-explains the predicted class: evidence for the positive label when that is the answer, evidence
-against it otherwise. Layer names come from the model card, never from this file.
+sharpens it, and a peak must be in both (it keeps the heat off the film's edge). The map always
+explains the positive label's score, whatever the answer: where the model saw evidence for
+pneumonia ("evidence for NORMAL" lit shoulders and clavicles, which means nothing on a film). How
+much evidence there was is the probability, which the overlay uses as its colour strength. Layer
+names come from the model card, never from this file.
 """
 
 from __future__ import annotations
@@ -45,18 +47,15 @@ class GradCam:
             return cam / (tf.reduce_max(cam) + 1e-8)
 
         @tf.function(
-            input_signature=[
-                tf.TensorSpec((1, image_size, image_size, 1), tf.float32),
-                tf.TensorSpec((), tf.float32),
-            ],
+            input_signature=[tf.TensorSpec((1, image_size, image_size, 1), tf.float32)],
             reduce_retracing=True,
         )
-        def heatmap(image: tf.Tensor, sign: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def heatmap(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape() as tape:
                 feature_maps, pooled, probability = self.map_model(image, training=False)
                 tape.watch(feature_maps)
                 logits = [tf.matmul(f, k) + b for f, (k, b) in zip(pooled, dense, strict=True)]
-                score = sign * (tf.add_n(logits) / len(logits))[:, 0]
+                score = (tf.add_n(logits) / len(logits))[:, 0]
             grads = tape.gradient(score, feature_maps)
             fused = None
             for j in range(layers):
@@ -78,14 +77,11 @@ class GradCam:
 
         self._heatmap = heatmap
 
-    def __call__(self, image: np.ndarray, explain_positive: bool = True) -> np.ndarray:
-        """(S, S, 1) float32 model input -> 2-D float32 map in [0, 1]."""
-        return self.with_probability(image, explain_positive)[0]
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """(S, S, 1) float32 model input -> 2-D float32 map in [0, 1] of pneumonia evidence."""
+        return self.with_probability(image)[0]
 
-    def with_probability(
-        self, image: np.ndarray, explain_positive: bool = True
-    ) -> tuple[np.ndarray, float]:
+    def with_probability(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The map and the Keras model's own probability for the same input (ONNX parity)."""
-        sign = np.float32(1.0 if explain_positive else -1.0)
-        cam, prob = self._heatmap(image[np.newaxis].astype(np.float32), sign)
+        cam, prob = self._heatmap(image[np.newaxis].astype(np.float32))
         return cam.numpy(), float(prob.numpy())

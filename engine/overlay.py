@@ -14,13 +14,18 @@ def shrink(gray: np.ndarray, max_side: int = 512) -> np.ndarray:
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
 
-def render_overlay(base: np.ndarray, cam: np.ndarray) -> np.ndarray:
-    """BGR uint8 image the size of `base`: jet colours over the film, opacity following the map
-    (15% where the map is 0, 60% at its peak). OpenCV does every step (a third of numpy's time)."""
+# Opacity of the colours where the map is 1 and the strength is 1; the film shows through.
+PEAK_OPACITY = 0.6
+
+
+def render_overlay(base: np.ndarray, cam: np.ndarray, strength: float = 1.0) -> np.ndarray:
+    """BGR uint8 image the size of `base`: jet colours over the film, opacity = PEAK_OPACITY x
+    strength x map, so no colour where the map is 0 and little on a film with little evidence
+    (strength is the calibrated probability). OpenCV does every step (a third of numpy's time)."""
     size = (base.shape[1], base.shape[0])
     heat = np.clip(cv2.resize(cam.astype(np.float32), size, interpolation=cv2.INTER_CUBIC), 0, 1)
     colours = cv2.applyColorMap(cv2.convertScaleAbs(heat, alpha=255), cv2.COLORMAP_JET)
-    alpha = heat * np.float32(0.45) + np.float32(0.15)
+    alpha = heat * np.float32(PEAK_OPACITY * float(np.clip(strength, 0.0, 1.0)))
     film = cv2.cvtColor(base, cv2.COLOR_GRAY2BGR)
     return cv2.blendLinear(film, colours, np.float32(1) - alpha, alpha)
 

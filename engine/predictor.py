@@ -19,6 +19,7 @@ import numpy as np
 from engine.bundle import ModelBundle
 from engine.ood import OodGuard, OodVerdict
 from engine.overlay import render_overlay, shrink
+from engine.population import OutsidePopulationError, PopulationCheck, population_warning
 from engine.settings import EngineSettings
 from imaging import NotChestXrayError, colourfulness, decode_upload, preprocess_grayscale
 
@@ -40,7 +41,8 @@ class Heatmap:
     grid: np.ndarray = field(repr=False)  # float32 (rows, cols) in [0, 1]: the raw Grad-CAM map
     overlay: np.ndarray = field(repr=False)  # BGR uint8 at the upload's aspect ratio
     film: np.ndarray = field(repr=False)  # the 8-bit film the overlay is drawn on, same size
-    empty: bool  # no region raised the label's score: the overlay shows the film alone
+    empty: bool  # no region raised the pneumonia score: the overlay shows the film alone
+    strength: float  # colour strength of the overlay (the calibrated probability), in [0, 1]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Prediction:
     ood_score: float | None  # None for a bundle without guard statistics
     heatmap: Heatmap | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # sentences for the reader, e.g. a film outside the population
 
 
 class Predictor:
@@ -67,6 +70,7 @@ class Predictor:
         tf_threads: int = 1,
         load_gradcam: bool = True,
         refuse_out_of_distribution: bool = True,
+        population_check: PopulationCheck = "warn",
     ) -> None:
         self.bundle = bundle
         self.threshold = bundle.threshold if threshold is None else float(threshold)
@@ -75,6 +79,7 @@ class Predictor:
         card = bundle.card
         self.guard = OodGuard.load(bundle.directory, card.ood) if card.ood is not None else None
         self.refuse_out_of_distribution = refuse_out_of_distribution
+        self.population_check = population_check
         self.gradcam: Any = None
         if load_gradcam:
             from engine.gradcam import GradCam
@@ -99,6 +104,7 @@ class Predictor:
             tf_threads=settings.tf_threads,
             load_gradcam=settings.gradcam_enabled,
             refuse_out_of_distribution=settings.ood_guard,
+            population_check=settings.population_check,
         )
 
     @classmethod
@@ -117,13 +123,27 @@ class Predictor:
             return OodVerdict(None, True, None)
         return self.guard.judge(outputs[self.guard.spec.feature_output][0], gray, colour)
 
+    def population_warnings(self, facts: Any) -> tuple[str, ...]:
+        """The population check on the header's age: warnings, or the refusal when so set."""
+        if self.population_check == "off" or facts is None:
+            return ()
+        warning = population_warning(facts.age_years, self.bundle.card.population)
+        if warning is None:
+            return ()
+        if self.population_check == "refuse":
+            raise OutsidePopulationError(warning[0].upper() + warning[1:])
+        return (warning,)
+
     def predict(self, data: bytes, heatmap: bool = True) -> Prediction:
-        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray, and
-        `NotChestXrayError` (with the score) when the guard refuses it."""
+        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray,
+        `NotChestXrayError` (with the score) when the guard refuses it, and
+        `OutsidePopulationError` when the header's age is outside the population and the check
+        refuses."""
         if heatmap and self.gradcam is None:
             raise RuntimeError("this predictor was created without Grad-CAM")
         t0 = time.perf_counter()
         header, gray = decode_upload(data, self.bundle.preprocessing, self.max_image_pixels)
+        warnings = self.population_warnings(header.dicom)
         t1 = time.perf_counter()
         tensor = preprocess_grayscale(gray, self.bundle.preprocessing)
         t2 = time.perf_counter()
@@ -142,14 +162,18 @@ class Predictor:
         timings = {"decode": t1 - t0, "preprocess": t2 - t1, "inference": t3 - t2, "guard": t4 - t3}
         explained = None
         if heatmap:
-            grid = self.gradcam(tensor, explain_positive=positive)
+            grid = self.gradcam(tensor)
             t5 = time.perf_counter()
             film = shrink(gray, self.heatmap_max_side)
-            overlay = render_overlay(film, grid)
+            overlay = render_overlay(film, grid, strength=probability)
             t6 = time.perf_counter()
-            # Grad-CAM can find no region that raises the label's score at this layer: say so.
+            # Grad-CAM can find no region that raises the pneumonia score: say so.
             explained = Heatmap(
-                grid=grid, overlay=overlay, film=film, empty=bool(grid.max() < 1e-6)
+                grid=grid,
+                overlay=overlay,
+                film=film,
+                empty=bool(grid.max() < 1e-6),
+                strength=float(np.clip(probability, 0.0, 1.0)),
             )
             timings.update({"gradcam": t5 - t4, "overlay": t6 - t5})
         timings["total"] = time.perf_counter() - t0
@@ -164,4 +188,5 @@ class Predictor:
             in_distribution=verdict.in_distribution,
             ood_score=verdict.score,
             timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
+            warnings=warnings,
         )

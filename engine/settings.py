@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,5 +55,13 @@ class EngineSettings(BaseSettings):
         description=(
             "Refuse images that are not frontal chest X-rays (422 not_chest_xray). false: answer "
             "them with in_distribution=false instead."
+        ),
+    )
+    population_check: Literal["warn", "refuse", "off"] = Field(
+        "warn",
+        description=(
+            "A DICOM whose header gives an age outside the model's population (the card's "
+            "population): warn = answer with a sentence in `warnings`, refuse = 422 "
+            "outside_population, off = no check."
         ),
     )

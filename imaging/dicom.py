@@ -15,10 +15,12 @@ leaves this module: errors name technical facts only, and `DicomFacts` holds acq
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
+import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -53,7 +55,8 @@ OTHER_BODY_PARTS = frozenset(
 
 @dataclass(frozen=True)
 class DicomFacts:
-    """Acquisition facts that identify no one; the service may return them."""
+    """Acquisition facts that identify no one; the service may return them. `age_years` is for
+    the population check only: it is neither in `as_dict()` nor in the repr."""
 
     modality: str | None
     view_position: str | None
@@ -61,6 +64,7 @@ class DicomFacts:
     bits_stored: int
     transfer_syntax: str
     frames: int
+    age_years: float | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +85,33 @@ def is_dicom(data: bytes) -> bool:
 def looks_like_bare_dataset(data: bytes) -> bool:
     """A dataset without the Part 10 header (starts at group 0002 or 0008, explicit VR)."""
     return len(data) > 8 and data[:2] in (b"\x02\x00", b"\x08\x00") and data[4:6].isalpha()
+
+
+# PatientAge (VR AS): three digits and a unit, e.g. 064Y, 018M, 010W, 020D.
+_AGE_STRING = re.compile(r"^\s*(\d{1,3})\s*([DWMY])\s*$")
+_DAYS_PER_UNIT = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Y": 365.25}
+# Dates that say when the film was taken, best first.
+_EXAM_DATES = ("StudyDate", "AcquisitionDate", "SeriesDate", "ContentDate")
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(str(value).strip()[:8], "%Y%m%d").date()
+    except (TypeError, ValueError):
+        return None
+
+
+def patient_age_years(ds: Any) -> float | None:
+    """The patient's age when the film was taken, from PatientAge, else PatientBirthDate and the
+    first exam date present; None when the header does not say (or says nonsense)."""
+    match = _AGE_STRING.match(str(ds.get("PatientAge") or ""))
+    if match:
+        return int(match.group(1)) * _DAYS_PER_UNIT[match.group(2)] / 365.25
+    born = _date(ds.get("PatientBirthDate"))
+    taken = next((d for d in (_date(ds.get(k)) for k in _EXAM_DATES) if d is not None), None)
+    if born is None or taken is None or taken < born:
+        return None
+    return (taken - born).days / 365.25
 
 
 def _text(ds: Any, keyword: str) -> str | None:
@@ -128,6 +159,7 @@ def check(ds: Any, max_pixels: int | None, min_side: int) -> tuple[int, int, Dic
         bits_stored=bits_stored,
         transfer_syntax=syntax.name,
         frames=frames,
+        age_years=patient_age_years(ds),
     )
     if min(rows, columns) < min_side:
         raise ImageTooSmallError(

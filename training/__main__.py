@@ -1,4 +1,4 @@
-"""Command line: python -m training train|evaluate|export --help."""
+"""Command line: python -m training train|evaluate|export|calibrate --help."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ TRAIN_FLAGS = {
     "seed": "initial weights and augmentation of the first member",
     "split_seed": "validation carve and cached uploads, shared by all members",
     "limit_per_class": "use only N images per class (0 = all); for quick trials",
+    "false_negative_cost": "cost of a missed pneumonia relative to a false alarm; the threshold "
+    "on the calibrated probability is 1 / (1 + this)",
 }
 # The preprocessing chain's knobs (imaging.PreprocessingParams) a researcher may change; the
 # chosen values travel in the model card, so the service runs the same chain.
@@ -118,6 +120,18 @@ def _export(args: argparse.Namespace) -> None:
     )
 
 
+def _calibrate(args: argparse.Namespace) -> None:
+    from training.site_calibration import SiteDataError, calibrate_site
+
+    try:
+        out = calibrate_site(
+            Path(args.model), Path(args.data_dir), Path(args.out), args.false_negative_cost
+        )
+    except SiteDataError as exc:
+        raise SystemExit(f"calibrate: {exc}") from None
+    print(f"site-calibrated bundle: {out} (report: {out / 'site_calibration' / 'report.md'})")
+
+
 def _add_settings_flags(
     parser: argparse.ArgumentParser, flags: dict[str, str], defaults: object = DEFAULTS
 ) -> None:
@@ -187,6 +201,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(x, CHAIN_FLAGS, chain_defaults)
     x.add_argument("--cache-dir", default="runs/cache", help="preprocessed-image cache")
     x.set_defaults(func=_export)
+
+    c = sub.add_parser(
+        "calibrate",
+        formatter_class=_HelpFormatter,
+        help="re-fit calibration and threshold on a site's own labelled films (networks unchanged)",
+    )
+    c.add_argument("--model", required=True, help="bundle folder to start from")
+    c.add_argument(
+        "--data-dir",
+        required=True,
+        help="SITE/NORMAL and SITE/PNEUMONIA, the Kaggle layout, or a CSV of file,label",
+    )
+    c.add_argument("--out", required=True, help="new bundle folder (must not exist or be empty)")
+    c.add_argument(
+        "--false-negative-cost",
+        type=float,
+        default=None,
+        help="cost of a missed pneumonia relative to a false alarm (default: the bundle's)",
+    )
+    c.set_defaults(func=_calibrate)
     return parser
 
 

@@ -15,13 +15,15 @@ import keras
 import numpy as np
 
 from engine import ModelBundle
-from engine.card import Calibration, Threshold
+from engine.card import Calibration
 from imaging import PreprocessingParams
 from training.calibration import brier_score, expected_calibration_error, fit_platt, sigmoid
 from training.data import EnhancedImages
 from training.export import export_bundle
-from training.metrics import classification_metrics, youden_threshold
+from training.metrics import classification_metrics
 from training.ood import fit_guard
+from training.operating_point import expected_cost_threshold
+from training.population import TRAINING_POPULATION
 from training.serving import ServingGraph, build_serving_graph, mean_logit_model
 from training.settings import TrainSettings
 
@@ -82,12 +84,10 @@ def assemble_bundle(
     uncalibrated = build_serving_graph(members, 1.0, 0.0, blocks)
     calibration, val_prob = calibrate(uncalibrated, val_up_x, val_up_y, described)
     graph = build_serving_graph(members, calibration.slope, calibration.bias, blocks)
-    threshold_value = youden_threshold(val_up_y, val_prob)
-    threshold = Threshold(
-        value=threshold_value,
-        method="Youden's J (max sensitivity + specificity - 1) on calibrated probabilities",
-        chosen_on=described,
+    threshold = expected_cost_threshold(
+        calibration, val_up_y, described, settings.false_negative_cost
     )
+    threshold_value = threshold.value
 
     train_views = train_data.images[:, : min(2, train_data.images.shape[1])]
     train_x = unit(train_views.reshape(-1, *train_views.shape[2:]), params)
@@ -116,7 +116,7 @@ def assemble_bundle(
         ),
     }
     parity_images = np.concatenate([val_clean_x, val_up_x])[:256]
-    card_extra = {**extra_card, "metrics": metrics}
+    card_extra = {"population": TRAINING_POPULATION, **extra_card, "metrics": metrics}
     return export_bundle(
         graph, out_dir, params, parity_images, threshold, calibration, guard, card_extra
     )

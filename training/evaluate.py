@@ -31,7 +31,7 @@ from imaging import (
 )
 from training.calibration import brier_score, expected_calibration_error, reliability
 from training.data import CLASS_NAMES, list_split
-from training.heatmap_stats import summarize_maps
+from training.heatmap_stats import colour_by_answer, summarize_maps
 from training.metrics import classification_metrics
 from training.plots import (
     plot_confusion,
@@ -156,13 +156,17 @@ def robustness(
 def heatmap_summary(
     bundle: ModelBundle, tensors: list[np.ndarray], labels: np.ndarray, probs: np.ndarray
 ) -> dict:
-    """Grad-CAM on the pneumonia films (label 1), each explaining the label the service gives."""
+    """Grad-CAM (pneumonia evidence) of every film: where the pneumonia films' maps point, and
+    how much colour the overlay shows on NORMAL answers against PNEUMONIA answers."""
     from engine.gradcam import GradCam
 
     cam = GradCam(bundle.keras_model(), bundle.card.gradcam, bundle.preprocessing.image_size)
+    maps = [cam(t) for t in tqdm(tensors, desc="Grad-CAM", unit="film", leave=False)]
     sick = np.flatnonzero(np.asarray(labels) == 1)
-    maps = [cam(tensors[i], explain_positive=bool(probs[i] >= bundle.threshold)) for i in sick]
-    return summarize_maps(maps)
+    return {
+        **summarize_maps([maps[i] for i in sick]),
+        "colour": colour_by_answer(maps, probs, bundle.threshold),
+    }
 
 
 def sample_checks(scorer: Scorer, samples_dir: Path, variants: int = 3) -> dict[str, Any]:
@@ -369,6 +373,16 @@ def markdown_report(results: dict[str, Any], has_curves: bool) -> str:
             f"of the map inside the thorax box {maps['median_mass_in_thorax_box']:.3f}.",
             "",
         ]
+        colour = maps.get("colour")
+        if colour:
+            lines += [
+                "Overlay colour (mean opacity over the film, maps of pneumonia evidence scaled by "
+                f"the probability): {colour['mean_colour_mass_normal_answers']:.4f} on the "
+                f"{colour['normal_answers']} NORMAL answers, "
+                f"{colour['mean_colour_mass_pneumonia_answers']:.4f} on the "
+                f"{colour['pneumonia_answers']} PNEUMONIA answers.",
+                "",
+            ]
     lines += [
         "![ROC](roc_curve.png) ![reliability](reliability_diagram.png)",
         "",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.overlay import PEAK_OPACITY
+
 # The lungs and heart of a frontal chest film sit in roughly this box (fractions of W, then H).
 THORAX_BOX = (0.15, 0.85, 0.10, 0.90)
 
@@ -57,4 +59,30 @@ def summarize_maps(cams: list[np.ndarray]) -> dict[str, float | int]:
         "peak_on_own_grid_ring_share": float(np.mean(native_ring)) if ring else float("nan"),
         "median_mass_in_thorax_box": float(np.median(mass)) if mass else float("nan"),
         "thorax_box": list(THORAX_BOX),
+    }
+
+
+def colour_mass(cam: np.ndarray, probability: float) -> float:
+    """Mean opacity of the overlay's colours over the whole film (0 = the film alone): what a
+    reader sees of the map, which the overlay scales by the calibrated probability."""
+    return float(PEAK_OPACITY * float(np.clip(probability, 0, 1)) * np.clip(cam, 0, 1).mean())
+
+
+def colour_by_answer(
+    cams: list[np.ndarray], probabilities: np.ndarray, threshold: float
+) -> dict[str, float | int]:
+    """Mean colour mass on the films answered NORMAL and on those answered PNEUMONIA."""
+    probabilities = np.asarray(probabilities, np.float64)
+    mass = np.array([colour_mass(c, p) for c, p in zip(cams, probabilities, strict=True)])
+    positive = probabilities >= threshold
+    return {
+        "normal_answers": int((~positive).sum()),
+        "pneumonia_answers": int(positive.sum()),
+        "mean_colour_mass_normal_answers": float(mass[~positive].mean())
+        if (~positive).any()
+        else float("nan"),
+        "mean_colour_mass_pneumonia_answers": float(mass[positive].mean())
+        if positive.any()
+        else float("nan"),
+        "peak_opacity": PEAK_OPACITY,
     }

@@ -1,17 +1,9 @@
-"""Classification metrics at a threshold, and the threshold choice itself (Youden's J)."""
+"""Classification metrics at a threshold (the threshold itself: `training.operating_point`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score, roc_curve
-
-
-def youden_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The probability cut that maximises sensitivity + specificity - 1 on these data."""
-    fpr, tpr, thresholds = roc_curve(labels, probabilities)
-    finite = np.isfinite(thresholds)
-    best = int(np.argmax(np.where(finite, tpr - fpr, -np.inf)))
-    return float(np.clip(thresholds[best], 0.0, 1.0))
+from sklearn.metrics import average_precision_score, confusion_matrix, roc_auc_score
 
 
 def classification_metrics(

@@ -126,3 +126,28 @@ def plot_reliability(bins: list[dict], ece: float, out_png: Path) -> None:
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
+
+
+def plot_reliability_before_after(before: list[dict], after: list[dict], out_png: Path) -> None:
+    """Two reliability curves on one diagonal: the bundle as it was, and site-calibrated."""
+    fig, ax = plt.subplots(figsize=(4.8, 4.6))
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
+    for bins, colour, name in ((before, "tab:red", "before"), (after, "tab:blue", "after")):
+        if not bins:
+            continue
+        mean = [b["mean_probability"] for b in bins]
+        observed = [b["observed_rate"] for b in bins]
+        largest = max(b["count"] for b in bins)
+        sizes = [20 + 180 * b["count"] / largest for b in bins]
+        ax.plot(mean, observed, "-", color=colour, lw=1.5)
+        ax.scatter(mean, observed, s=sizes, color=colour, zorder=3, label=f"{name} (size = films)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted P(PNEUMONIA)")
+    ax.set_ylabel("observed share with pneumonia")
+    ax.set_title("site calibration, cross-validated")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)

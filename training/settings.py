@@ -13,6 +13,7 @@ SPLIT_FLAGS = (
     "consistency",
     "split_seed",
     "gradcam_blocks",
+    "false_negative_cost",
 )
 
 
@@ -40,6 +41,7 @@ class TrainSettings:
     seed: int = 1  # initial weights and augmentation of the first member
     split_seed: int = 42  # validation carve and cached uploads, shared by all members
     limit_per_class: int = 0  # 0 = all; small values make smoke runs
+    false_negative_cost: float = 1.0  # a missed pneumonia against a false alarm (the threshold)
 
     @property
     def gradcam_block_numbers(self) -> tuple[int, ...]:

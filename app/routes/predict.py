@@ -97,6 +97,8 @@ def answer_fields(result: Prediction, model_version: str, request: Request) -> d
         "in_distribution": result.in_distribution,
         "ood_score": result.ood_score,
         "heatmap_empty": None if result.heatmap is None else result.heatmap.empty,
+        "heatmap_strength": None if result.heatmap is None else result.heatmap.strength,
+        "warnings": list(result.warnings),
         "model_version": model_version,
         "image": ImageInfo(
             format=result.image.format,

@@ -57,3 +57,34 @@ def test_bad_dicom_gets_its_status_and_no_patient_data(client, caplog, make, sta
     _no_patient_data(response.text)
     _no_patient_data(caplog.text)
     assert client.get("/health").status_code == 200
+
+
+def test_a_real_adult_cr_is_answered_with_a_population_warning(client, caplog):
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+    with caplog.at_level(logging.INFO):
+        response = post(client, data, "RG1_UNCR.dcm")
+    assert response.status_code == 200, response.text
+    warnings = response.json()["warnings"]
+    assert len(warnings) == 1 and "adult" in warnings[0] and "children aged 1 to 5" in warnings[0]
+    for text in (response.text, caplog.text):
+        assert "19400305" not in text and "64" not in " ".join(warnings)
+
+
+def test_population_check_refuse_answers_422(shipped_bundle_dir):
+    from pathlib import Path
+
+    from pydicom.data import get_testdata_file
+
+    from tests.app.conftest import make_client
+
+    data = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+    settings = {"population_check": "refuse", "gradcam_enabled": False}
+    with make_client(model_dir=shipped_bundle_dir, **settings) as refusing:
+        response = post(refusing, data, "RG1_UNCR.dcm", heatmap="false")
+    assert response.status_code == 422
+    assert response.json()["code"] == "outside_population"
+    assert "19400305" not in response.text

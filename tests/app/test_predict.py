@@ -6,6 +6,7 @@ import base64
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from engine import ModelBundle
@@ -37,6 +38,8 @@ def test_uploads_get_contract_fields_and_a_png_heatmap(client):
         expected = "PNEUMONIA" if body["probability"] >= body["threshold"] else "NORMAL"
         assert body["label"] == expected
         assert isinstance(body["heatmap_empty"], bool)
+        assert body["heatmap_strength"] == pytest.approx(body["probability"])
+        assert body["warnings"] == []
         png = base64.b64decode(body["heatmap"], validate=True)
         assert png.startswith(b"\x89PNG\r\n\x1a\n")
         overlay = Image.open(io.BytesIO(png))
@@ -50,6 +53,7 @@ def test_heatmap_false_returns_null(client, synthetic_xray):
     assert response.status_code == 200
     assert response.json()["heatmap"] is None
     assert response.json()["heatmap_empty"] is None
+    assert response.json()["heatmap_strength"] is None
     assert "gradcam" not in response.json()["timings_ms"]
 
 
@@ -64,7 +68,7 @@ def test_service_probability_matches_keras_on_the_same_tensor(client):
     for name, data in UPLOADS.items():
         served = post(client, data, params={"heatmap": "false"}).json()
         tensor = preprocess_bytes(data, predictor.bundle.preprocessing)
-        _, keras_probability = predictor.gradcam.with_probability(tensor, True)
+        _, keras_probability = predictor.gradcam.with_probability(tensor)
         assert abs(served["probability"] - keras_probability) <= 1e-5, name
 
 

@@ -75,6 +75,22 @@ def test_autoscaling_and_disruption_budget(objects):
     assert objects["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
 
 
+def _selects(selector: dict, labels: dict) -> bool:
+    """A non-empty equality selector whose every pair is on the pod's labels."""
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_every_service_and_budget_selects_the_deployments_pods(objects):
+    deployment = objects["Deployment"]
+    pods = deployment["spec"]["template"]["metadata"]["labels"]
+    assert _selects(deployment["spec"]["selector"]["matchLabels"], pods)
+    assert _selects(objects["Service"]["spec"].get("selector", {}), pods)
+    budget = objects["PodDisruptionBudget"]["spec"].get("selector", {})
+    assert _selects(budget.get("matchLabels", {}), pods), "the PDB protects no pod"
+    target = objects["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+
+
 def test_the_configmap_sets_only_real_settings(objects):
     known = {name.upper() for name in Settings.model_fields}
     assert set(objects["ConfigMap"]["data"]) <= known

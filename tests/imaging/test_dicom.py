@@ -3,6 +3,8 @@ its reason, and no error carries patient data."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -130,3 +132,33 @@ def test_folder_scans_pick_up_dicom_with_or_without_a_suffix(tmp_path):
     (tmp_path / "b.txt").write_text("not an image")
     picked = sorted(p.name for p in tmp_path.iterdir() if is_image_file(p))
     assert picked == ["IM000123", "a.dcm"]
+
+
+AGES = {
+    "PatientAge in years": ({"PatientAge": "064Y"}, 64.0),
+    "PatientAge in months": ({"PatientAge": "030M"}, 2.5),
+    "PatientAge in weeks": ({"PatientAge": "052W"}, 52 * 7 / 365.25),
+    "birth date and study date": ({"StudyDate": "20230214"}, 43.0),
+    "birth date and acquisition date": ({"AcquisitionDate": "19830214"}, 3.0),
+    "no exam date": ({}, None),
+    "nonsense age": ({"PatientAge": "old"}, None),
+    "exam before birth": ({"StudyDate": "19700101"}, None),
+}
+
+
+@pytest.mark.parametrize("case", list(AGES))
+def test_patient_age_is_read_for_the_population_check_but_never_shown(case):
+    header, expected = AGES[case]
+    facts = probe_image(dcm.grayscale_dicom(FILM, **header)).dicom
+    if expected is None:
+        assert facts.age_years is None
+    else:
+        assert facts.age_years == pytest.approx(expected, abs=0.01)
+    assert "age" not in repr(facts) and "age_years" not in facts.as_dict()
+
+
+def test_a_real_adult_cr_reads_as_64_years_old():
+    from pydicom.data import get_testdata_file
+
+    data = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+    assert probe_image(data).dicom.age_years == pytest.approx(64.5, abs=0.5)
