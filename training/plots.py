@@ -107,32 +107,24 @@ def plot_histograms(labels: np.ndarray, probs: np.ndarray, threshold: float, out
 
 def plot_reliability(bins: list[dict], ece: float, out_png: Path) -> None:
     """Observed pneumonia rate against the mean probability in each bin; the diagonal is perfect."""
-    fig, ax = plt.subplots(figsize=(4.8, 4.6))
-    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
-    if bins:
-        mean = [b["mean_probability"] for b in bins]
-        observed = [b["observed_rate"] for b in bins]
-        largest = max(b["count"] for b in bins)
-        sizes = [20 + 180 * b["count"] / largest for b in bins]
-        ax.plot(mean, observed, "-", color="tab:blue", lw=1.5)
-        ax.scatter(mean, observed, s=sizes, color="tab:blue", zorder=3, label="bins (size = films)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("predicted P(PNEUMONIA)")
-    ax.set_ylabel("observed share with pneumonia")
-    ax.set_title(f"reliability (ECE {ece:.3f}, 10 bins)")
-    ax.legend(loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
+    plot_reliability_curves(
+        [(bins, "tab:blue", "bins")], f"reliability (ECE {ece:.3f}, 10 bins)", out_png
+    )
 
 
 def plot_reliability_before_after(before: list[dict], after: list[dict], out_png: Path) -> None:
     """Two reliability curves on one diagonal: the bundle as it was, and site-calibrated."""
+    curves = [(before, "tab:red", "before"), (after, "tab:blue", "after")]
+    plot_reliability_curves(curves, "site calibration, cross-validated", out_png)
+
+
+def plot_reliability_curves(
+    curves: list[tuple[list[dict], str, str]], title: str, out_png: Path
+) -> None:
+    """One reliability curve per (bins, colour, name); marker size follows each bin's films."""
     fig, ax = plt.subplots(figsize=(4.8, 4.6))
     ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="perfectly calibrated")
-    for bins, colour, name in ((before, "tab:red", "before"), (after, "tab:blue", "after")):
+    for bins, colour, name in curves:
         if not bins:
             continue
         mean = [b["mean_probability"] for b in bins]
@@ -145,7 +137,7 @@ def plot_reliability_before_after(before: list[dict], after: list[dict], out_png
     ax.set_ylim(0, 1)
     ax.set_xlabel("predicted P(PNEUMONIA)")
     ax.set_ylabel("observed share with pneumonia")
-    ax.set_title("site calibration, cross-validated")
+    ax.set_title(title)
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()

@@ -38,7 +38,7 @@ from training.calibration import (
 from training.data import CLASS_NAMES, SPLITS
 from training.export import MIN_PARITY_IMAGES, export_bundle
 from training.metrics import classification_metrics
-from training.operating_point import expected_cost_threshold
+from training.operating_point import expected_cost_cut, expected_cost_threshold
 from training.plots import plot_reliability_before_after
 from training.serving import CALIBRATION_LAYER, ServingGraph
 
@@ -183,9 +183,9 @@ def cross_validated(
     before_threshold: float,
     false_negative_cost: float,
     folds: int = FOLDS,
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> dict[str, Any]:
     """Before (the bundle as it is) and after (Platt re-fitted without the judged fold) on every
-    film, out of fold; and the out-of-fold calibrated probabilities."""
+    film, out of fold."""
     after = np.zeros_like(before)
     split = StratifiedKFold(
         n_splits=min(folds, int(np.bincount(labels).min())), shuffle=True, random_state=0
@@ -193,7 +193,7 @@ def cross_validated(
     for fit, judged in split.split(logits.reshape(-1, 1), labels):
         slope, bias = fit_platt(logits[fit], labels[fit])
         after[judged] = sigmoid(slope * logits[judged] + bias)
-    cut = 1.0 / (1.0 + false_negative_cost)
+    cut = expected_cost_cut(false_negative_cost)
     report = {
         "folds": split.get_n_splits(),
         "before": _figures(labels, before, before_threshold),
@@ -201,7 +201,7 @@ def cross_validated(
         "reliability_before": reliability(before, labels),
         "reliability_after": reliability(after, labels),
     }
-    return report, after
+    return report
 
 
 def calibrate_site(
@@ -226,7 +226,7 @@ def calibrate_site(
     labels = np.asarray(films.labels)
     logits = mean_logits(probabilities, card.calibration.slope, card.calibration.bias)
     cost = false_negative_cost or card.threshold.false_negative_cost or 1.0
-    report, _ = cross_validated(logits, labels, probabilities, bundle.threshold, cost, folds)
+    report = cross_validated(logits, labels, probabilities, bundle.threshold, cost, folds)
     slope, bias = fit_platt(logits, labels)
     counts = films.counts()
     described = f"site films ({counts['NORMAL']} NORMAL, {counts['PNEUMONIA']} PNEUMONIA)"
