@@ -1,7 +1,8 @@
 """The same real film as DICOM (several encodings) and as PNG gets the same probability: within
-0.02, except through JPEG 2000 at 20:1, where a film near the threshold moves by 0.029; that is
-the model's own sensitivity to lossy codecs (a JPEG re-encode at quality 90 moves it by up to
-0.042 in the evaluation), so that encoding is held to 0.05."""
+0.02 through every lossless encoding. The two lossy ones (JPEG 2000 at 20:1, baseline JPEG at
+quality 95) are held to 0.05: a film near the threshold moves by up to 0.029 and 0.025 through
+them, the model's own sensitivity to lossy codecs (a JPEG re-encode at quality 90 moves it by up
+to 0.042 in the evaluation), not a decoding fault."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from engine import Predictor
 from tests import dicom_files as dcm
 from tests.images import png_bytes
 
-LOSSY = {"JPEG 2000 lossy"}
+LOSSY = {"JPEG 2000 lossy", "JPEG baseline"}
 ENCODINGS = {
     "12-bit": lambda g: dcm.grayscale_dicom(g, bits_stored=12),
     "16-bit MONOCHROME1": lambda g: dcm.grayscale_dicom(g, bits_stored=16, monochrome1=True),
