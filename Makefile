@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= $(or $(CXR_DATA_DIR),../shared/data/chest_xray)
 
-.PHONY: serve test test-data lint format train evaluate bench soak audit clean-venv
+.PHONY: serve test test-data lint format train evaluate bench soak audit docs docs-serve clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -55,6 +55,14 @@ soak: $(VENV)/.installed
 ## OSV; where neither answers, the partial check compares each package with its latest release)
 audit: $(VENV)/.installed
 	$(VENV)/bin/pip-audit --progress-spinner off || $(PY) scripts/pypi_latest_audit.py
+
+## docs: build the documentation site into site/ (strict: a broken link or missing results file fails)
+docs: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+## docs-serve: serve the documentation with live reload on http://127.0.0.1:8001/
+docs-serve: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
 
 clean-venv:
 	rm -rf $(VENV)
