@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     app.add_middleware(
         LoadShedMiddleware,
         max_inflight=settings.max_inflight,
+        max_queue_wait_seconds=settings.max_queue_wait_ms / 1000,
         recorder=state.recorder,
         drain_limit=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
     )

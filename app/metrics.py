@@ -42,7 +42,7 @@ IN_FLIGHT = Gauge(
 )
 PREDICTIONS_IN_PROGRESS = Gauge(
     "cxr_predictions_in_progress",
-    "POST /predict requests admitted and not yet answered (bounded by MAX_INFLIGHT).",
+    "POST /predict requests admitted and not yet answered (see MAX_QUEUE_WAIT_MS, MAX_INFLIGHT).",
     multiprocess_mode="livesum",
 )
 PREDICTIONS = Counter("cxr_predictions_total", "Answered predictions by label.", ["label"])

@@ -1,5 +1,5 @@
 """Pure ASGI middleware: observability (request id, metrics, one log line per request), load
-shedding, and the body size limit.
+shedding by expected waiting time, and the body size limit.
 
 The size limit counts bytes as they arrive and answers 413 as soon as the body passes it, so an
 oversized upload is never buffered whole (a declared Content-Length over the limit is refused before
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 import re
 import time
 import uuid
@@ -191,11 +193,51 @@ async def _drain(receive: Any, limit: int) -> bool:
             return True
 
 
+class WaitEstimate:
+    """How long a newly arrived prediction would wait before it starts, from this replica's own
+    recent service times.
+
+    Each finished prediction's wall time is turned into the core-time it needed: a request that
+    ran while `n` predictions shared `cores` cores got `min(1, cores / n)` of one, so its work is
+    `duration x min(1, cores / n)`. The work ahead of a new arrival is the predictions in progress
+    times the recent mean work (an exponential average), spread over the cores. Unknown until the
+    first prediction finishes: then nothing is refused for waiting (the count cap still holds).
+    """
+
+    def __init__(self, cores: int, smoothing: float = 0.2) -> None:
+        self.cores = max(1, cores)
+        self.smoothing = smoothing
+        self.mean_work_seconds: float | None = None
+
+    def record(self, duration_seconds: float, sharing: int) -> None:
+        work = duration_seconds * min(1.0, self.cores / max(1, sharing))
+        if self.mean_work_seconds is None:
+            self.mean_work_seconds = work
+        else:
+            self.mean_work_seconds += self.smoothing * (work - self.mean_work_seconds)
+
+    def seconds(self, in_progress: int) -> float:
+        if self.mean_work_seconds is None:
+            return 0.0
+        return in_progress * self.mean_work_seconds / self.cores
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class LoadShedMiddleware:
-    """At most `max_inflight` predictions in progress; beyond that, 503 at once, not a queue.
+    """Admission by waiting time: a prediction is refused (503, Retry-After) only when the
+    expected wait before it starts exceeds `max_queue_wait_seconds`, or when `max_inflight`
+    predictions are already in progress (a hard cap on memory held by queued uploads). A burst
+    the replica clears within the budget is queued and answered; a flood is refused at once.
 
     Only the prediction paths count and are shed; health, metrics and everything else always
-    pass. One event loop per worker, so a plain counter is exact.
+    pass. One event loop per worker, so plain counters are exact.
     """
 
     def __init__(
@@ -203,41 +245,54 @@ class LoadShedMiddleware:
         app: Any,
         max_inflight: int,
         recorder: metrics.Recorder,
+        max_queue_wait_seconds: float = 1.0,
+        cores: int | None = None,
         paths: frozenset[str] = frozenset({"/predict"}),
-        retry_after_seconds: int = 1,
         drain_limit: int = 0,
     ) -> None:
         self.app = app
         self.max_inflight = max_inflight
+        self.max_queue_wait_seconds = max_queue_wait_seconds
+        self.wait = WaitEstimate(cores or available_cores())
         self.drain_limit = drain_limit  # bytes of a refused request's body read before the 503
         self.recorder = recorder
         self.paths = paths
-        self.retry_after = str(retry_after_seconds).encode()
         self.in_progress = 0
+
+    def refusal(self) -> tuple[str, float] | None:
+        """Why a prediction arriving now is refused, and the Retry-After in seconds; None: admit."""
+        if self.in_progress >= self.max_inflight:
+            return f"{self.in_progress} predictions in progress", 1.0
+        expected = self.wait.seconds(self.in_progress)
+        if expected > self.max_queue_wait_seconds:
+            return f"expected wait {expected * 1000:.0f} ms", expected
+        return None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("path") not in self.paths:
             await self.app(scope, receive, send)
             return
-        if self.in_progress >= self.max_inflight:
+        refused = self.refusal()
+        if refused is not None:
+            reason, retry_seconds = refused
             request_state(scope)["refusal"] = "overloaded"
-            detail = (
-                f"the service is busy ({self.in_progress} predictions in progress); "
-                "retry in a moment"
-            )
+            detail = f"the service is busy ({reason}); retry in a moment"
             drained = await _drain(receive, self.drain_limit)
             await _send_json(
                 send,
                 503,
                 {"detail": detail},
-                [(b"retry-after", self.retry_after)],
+                [(b"retry-after", str(max(1, math.ceil(retry_seconds))).encode())],
                 close=not drained,
             )
             return
         self.in_progress += 1
+        sharing = self.in_progress
         self.recorder.prediction_admitted()
+        started = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
+            self.wait.record(time.perf_counter() - started, max(sharing, self.in_progress))
             self.in_progress -= 1
             self.recorder.prediction_finished()

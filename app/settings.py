@@ -37,13 +37,23 @@ class Settings(EngineSettings):
     metrics_enabled: bool = Field(
         True, description="Prometheus metrics at GET /metrics; false: not collected, 404."
     )
+    max_queue_wait_ms: float = Field(
+        1000.0,
+        gt=0,
+        le=60000,
+        description=(
+            "Admission budget: POST /predict answers 503 with Retry-After at once when the "
+            "expected wait before the prediction starts (from this worker's recent service "
+            "times) exceeds it; a burst cleared within it is queued and answered."
+        ),
+    )
     max_inflight: int = Field(
-        8,
+        64,
         ge=1,
         le=1024,
         description=(
-            "Predictions in progress per worker; beyond it POST /predict answers 503 with "
-            "Retry-After at once instead of queueing."
+            "Hard cap on predictions in progress (or queued) per worker, bounding the memory "
+            "held by waiting uploads; beyond it 503 at once whatever the expected wait."
         ),
     )
 

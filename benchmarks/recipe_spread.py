@@ -37,6 +37,8 @@ def score(bundle_dir: Path, quick: bool = False) -> dict:
         "member_seeds": seeds or bundle.card.training.get("assembled_from"),
         "teacher": bundle.card.training.get("distilled_from", {}).get("version"),
         "validation_uploads_auc": bundle.card.metrics["validation_uploads"]["roc_auc"],
+        "threshold_rule": bundle.card.threshold.rule or "youden",
+        "mean_logit_cut": bundle.card.threshold.mean_logit_cut,
         "at_threshold": classification_metrics(labels, probs, bundle.threshold),
         "at_0.5": classification_metrics(labels, probs, 0.5),
     }
@@ -63,12 +65,17 @@ def main() -> None:
             "min": float(values.min()),
             "max": float(values.max()),
         }
+    thresholds = np.array([r["at_threshold"]["threshold"] for r in rows])
+    summary["threshold_range"] = float(thresholds.max() - thresholds.min())
+    cuts = [r["mean_logit_cut"] for r in rows if r["mean_logit_cut"] is not None]
+    if cuts:
+        summary["mean_logit_cut"] = {"min": float(min(cuts)), "max": float(max(cuts))}
     changes = ("gray_level_plus_1", "jpeg_quality_90", "full_vs_reduced_jpeg_decode")
     md = [
         "| bundle | member seeds | teacher | validation AUC | dev-test AUC | accuracy | "
-        "sensitivity | specificity | threshold | p99 gray+1 / JPEG q90 / full decode | "
-        "Grad-CAM peak on ring / mass in thorax box |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "sensitivity | specificity | threshold (rule) | cut on the mean logit | "
+        "p99 gray+1 / JPEG q90 / full decode | Grad-CAM peak on ring / mass in thorax box |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         m = r["at_threshold"]
@@ -77,7 +84,10 @@ def main() -> None:
         md.append(
             f"| {r['bundle']} | {r['member_seeds']} | {r['teacher'] or '-'} | "
             f"{r['validation_uploads_auc']:.4f} | {m['roc_auc']:.4f} | {m['accuracy']:.4f} | "
-            f"{m['sensitivity']:.4f} | {m['specificity']:.4f} | {m['threshold']:.3f} | "
+            f"{m['sensitivity']:.4f} | {m['specificity']:.4f} | "
+            f"{m['threshold']:.3f} ({r['threshold_rule']}) | "
+            + (f"{r['mean_logit_cut']:.3f}" if r["mean_logit_cut"] is not None else "-")
+            + " | "
             + (" / ".join(f"{p99[c]:.4f}" for c in changes) if p99 else "-")
             + " | "
             + (
@@ -93,7 +103,13 @@ def main() -> None:
             f"{summary[k]['mean']:.4f} ({summary[k]['min']:.4f}-{summary[k]['max']:.4f})"
             for k in KEYS
         )
-        + " | | | |"
+        + f" | range {summary['threshold_range']:.3f} | "
+        + (
+            f"{summary['mean_logit_cut']['min']:.3f} to {summary['mean_logit_cut']['max']:.3f}"
+            if cuts
+            else "-"
+        )
+        + " | | |"
     )
     write_result(args.name, {"bundles": rows, "summary": summary}, "\n".join(md) + "\n")
 
