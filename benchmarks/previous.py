@@ -13,9 +13,10 @@ from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS
 
-# The commit that last shipped the first-round model (version 2026.11.22-9355f2ee).
-PREVIOUS_COMMIT = "e0211b7"
-PREVIOUS_DIR = RESULTS / "tmp" / "previous-model"
+# The commit that last shipped the previous model (the three-network ensemble 2026.12.02-792e732c,
+# trained with the adults' films; before it, e0211b7 shipped the first-round 2026.11.22-9355f2ee).
+PREVIOUS_COMMIT = "e544395"
+PREVIOUS_DIR = RESULTS / "tmp" / f"previous-model-{PREVIOUS_COMMIT}"
 
 
 def previous_bundle() -> Path | None:
