@@ -53,11 +53,10 @@ def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> N
     )
     sock = tcp_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{sock.getsockname()[1]}"
+    os.environ.setdefault("PUBLIC_URL", address)  # the workers' settings show it when ready
     logging.getLogger("uvicorn.error").info(
-        "serving on http://%s:%d with %d worker(s): the page at /, the API docs at /docs",
-        shown,
-        sock.getsockname()[1],
-        workers,
+        "serving on %s with %d worker(s): the page at /, the API docs at /docs", address, workers
     )
     if workers > 1:
         Multiprocess(config, sockets=[sock]).run()

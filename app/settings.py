@@ -29,6 +29,13 @@ class Settings(EngineSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="text for a terminal; json: one JSON object per line."
     )
+    public_url: str = Field(
+        "",
+        description=(
+            "Where clients reach the service, shown in the ready log line; `python -m app "
+            "serve` sets it to the address it bound."
+        ),
+    )
     host: str = Field("127.0.0.1", description="Where `python -m app serve` listens.")
     port: int = Field(8000, ge=1, le=65535, description="Port of `python -m app serve`.")
     workers: int = Field(

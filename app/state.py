@@ -45,8 +45,10 @@ class ServiceState:
             self.predictor = Predictor.from_settings(self.settings)
             card = self.predictor.bundle.card
             self.recorder.model_loaded(card.name, card.version)
+            where = f" at {self.settings.public_url}/" if self.settings.public_url else ""
             log.info(
-                "ready: model %s (threshold %.4f) loaded in %.1f s; /health is 200 from now",
+                "ready%s: model %s (threshold %.4f) loaded in %.1f s; /health is 200 from now",
+                where,
                 self.predictor.bundle.version,
                 self.predictor.threshold,
                 time.perf_counter() - started,

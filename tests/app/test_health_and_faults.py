@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 
 import pytest
@@ -81,3 +83,15 @@ def test_docs_page_needs_no_internet(client):
     assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
     script = page.split('src="', 1)[1].split('"', 1)[0]
     assert script.startswith("/") and client.get(script).status_code == 200
+
+
+def test_first_start_says_it_is_loading_then_where_and_when_it_is_ready(shipped_bundle_dir, caplog):
+    caplog.set_level(logging.INFO, logger="app.state")
+    with make_client(model_dir=shipped_bundle_dir, public_url="http://127.0.0.1:8123") as service:
+        assert service.get("/health").status_code == 200
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.state"]
+    loading = next(i for i, m in enumerate(messages) if m.startswith("loading the model"))
+    ready = next(i for i, m in enumerate(messages) if m.startswith("ready at "))
+    assert loading < ready
+    assert "http://127.0.0.1:8123/" in messages[ready]
+    assert re.search(r"loaded in \d+\.\d s", messages[ready])
