@@ -1,16 +1,18 @@
 """MkDocs hook: serve the shipped model's evaluation plots beside the model page, and render the
-card's key facts from `models/default/model_card.json`, so no page retypes a figure."""
+card's key facts from `models/default/model_card.json` (through engine's ModelCard, the one reader
+of the card), so no page retypes a figure."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mkdocs.structure.files import File
 
+from engine.card import ModelCard
+
 ROOT = Path(__file__).resolve().parents[2]
-EVALUATION = ROOT / "models" / "default" / "evaluation"
-CARD = ROOT / "models" / "default" / "model_card.json"
+BUNDLE = ROOT / "models" / "default"
+EVALUATION = BUNDLE / "evaluation"
 CARD_MARKER = "<!-- model-card-facts -->"
 
 
@@ -22,28 +24,40 @@ def on_files(files, config):
     return files
 
 
+def optional(value: object, fmt: str = "{}") -> str:
+    """A card field the bundle may not have (older cards, a model without calibration)."""
+    return "-" if value is None else fmt.format(value)
+
+
 def card_facts() -> str:
-    card = json.loads(CARD.read_text())
-    population = card["population"]
-    threshold = card["threshold"]
-    calibration = card["calibration"]
+    """The card's key facts as a Markdown table, read through the one typed card reader."""
+    card = ModelCard.read(BUNDLE)
+    threshold, calibration = card.threshold, card.calibration
     rows = [
-        ("name and version", f"`{card['name']}` {card['version']}"),
-        ("networks averaged", str(len(card["gradcam"]["members"]))),
-        ("population", f"{population['description']} ({population['source']})"),
-        ("decision threshold", f"{threshold['value']:.3f} ({threshold.get('rule', '-')})"),
-        ("cost of a missed pneumonia / a false alarm", f"{threshold.get('false_negative_cost')}"),
-        ("the same cut on the networks' mean logit", f"{threshold.get('mean_logit_cut', 0):.3f}"),
-        ("threshold chosen on", threshold["chosen_on"]),
+        ("name and version", f"`{card.name}` {card.version}"),
+        ("networks averaged", str(len(card.gradcam.members))),
+        (
+            "population",
+            optional(
+                card.population and f"{card.population.description} ({card.population.source})"
+            ),
+        ),
+        ("decision threshold", f"{threshold.value:.3f} ({optional(threshold.rule)})"),
+        ("cost of a missed pneumonia / a false alarm", optional(threshold.false_negative_cost)),
+        ("the same cut on the networks' mean logit", optional(threshold.mean_logit_cut, "{:.3f}")),
+        ("threshold chosen on", threshold.chosen_on),
         (
             "calibration",
-            f"{calibration['method']} on {calibration['fitted_on']}: slope "
-            f"{calibration['slope']:.3f}, bias {calibration['bias']:.3f}",
+            optional(
+                calibration
+                and f"{calibration.method} on {calibration.fitted_on}: slope "
+                f"{calibration.slope:.3f}, bias {calibration.bias:.3f}"
+            ),
         ),
-        ("guard: refusal limit on the score", f"{card['ood']['threshold']:.3f}"),
+        ("guard: refusal limit on the score", optional(card.ood and card.ood.threshold, "{:.3f}")),
         (
             "Grad-CAM layers (per network, maps multiplied)",
-            ", ".join(card["gradcam"]["members"][0]["feature_layers"]),
+            ", ".join(card.gradcam.members[0].feature_layers),
         ),
     ]
     lines = ["| fact | value |", "| --- | --- |"]
