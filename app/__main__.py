@@ -2,6 +2,7 @@
 
 python -m app serve [--host H] [--port P] [--workers N]      serve the HTTP API and the page
 python -m app predict PATH... --out results.csv             score files with the same engine
+python -m app dicom-node                                    a DICOM node: films in, SR + heatmap out
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ def serve_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def dicom_node_command(args: argparse.Namespace) -> int:
+    from app.dicom_node.node import run
+    from app.settings import Settings
+
+    overrides = {k: v for k, v in (("dicom_host", args.host), ("dicom_port", args.port)) if v}
+    run(Settings(**overrides))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -95,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--workers", type=int, default=2, help="ray: predictor actors (one model each)")
     p.set_defaults(func=predict_command)
+    d = sub.add_parser(
+        "dicom-node",
+        help="receive films over DICOM (C-STORE), send back an SR and a heatmap capture",
+        description=(
+            "Settings from the environment: DICOM_AE_TITLE, DICOM_HOST, DICOM_PORT, "
+            "DICOM_DESTINATION, DICOM_ALLOWED_CALLERS, DICOM_SPOOL_DIR, DICOM_METRICS_PORT."
+        ),
+    )
+    d.add_argument("--host", default=None, help="default: DICOM_HOST, else 127.0.0.1")
+    d.add_argument("--port", type=int, default=None, help="default: DICOM_PORT, else 11112")
+    d.set_defaults(func=dicom_node_command)
     args = parser.parse_args(argv)
     if args.command == "predict":
         logging.basicConfig(level=logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -64,7 +65,42 @@ class Settings(EngineSettings):
         ),
     )
 
-    @field_validator("cors_origins", mode="before")
+    dicom_ae_title: str = Field(
+        "CXR_AI", min_length=1, max_length=16, description="AE title of `python -m app dicom-node`."
+    )
+    dicom_host: str = Field("127.0.0.1", description="Where the DICOM node listens.")
+    dicom_port: int = Field(
+        11112, ge=0, le=65535, description="The DICOM node's port (0: any free one)."
+    )
+    dicom_destination: str = Field(
+        "",
+        description=(
+            "Where the node sends its results: `AE@host:port` (C-STORE) or an http(s):// "
+            "DICOMweb base URL (STOW-RS to <url>/studies). Empty: results stay in the spool's "
+            "outbox folder."
+        ),
+    )
+    dicom_allowed_callers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Calling AE titles (or `AE@host`) the node accepts, comma-separated; empty = anyone."
+        ),
+    )
+    dicom_spool_dir: Path = Field(
+        Path("dicom-spool"),
+        description=(
+            "Received films and unsent results wait here on disk (nothing is lost across a "
+            "restart or while the destination is down)."
+        ),
+    )
+    dicom_retry_max_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest wait between two tries to send a result."
+    )
+    dicom_metrics_port: int = Field(
+        9112, ge=0, le=65535, description="The node's Prometheus metrics: :PORT/metrics; 0 = off."
+    )
+
+    @field_validator("cors_origins", "dicom_allowed_callers", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

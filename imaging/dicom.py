@@ -77,6 +77,22 @@ class DicomFacts:
         }
 
 
+def decodable_transfer_syntaxes() -> list[str]:
+    """Every transfer syntax whose pixels this module can decode here (the uncompressed ones and
+    those with an installed pydicom decoder): what a DICOM node should accept."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import AllTransferSyntaxes
+
+    usable = []
+    for syntax in AllTransferSyntaxes:
+        try:
+            if not syntax.is_compressed or get_decoder(syntax).is_available:
+                usable.append(str(syntax))
+        except NotImplementedError:  # no decoder at all for this syntax (video, audio, JPIP)
+            continue
+    return usable
+
+
 def is_dicom(data: bytes) -> bool:
     """A DICOM Part 10 file: 128-byte preamble, then the four bytes DICM."""
     return data[PREAMBLE_BYTES : PREAMBLE_BYTES + 4] == MAGIC
