@@ -48,6 +48,18 @@ USER nobody
 EXPOSE 9090
 ENTRYPOINT ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--web.listen-address=:9090"]
 
+# docker compose --profile pacs: Debian's Orthanc as a demo PACS that routes CR/DX films to the
+# DICOM node and stores the node's results (web UI on :8042, DICOM on :4242).
+FROM python:3.11-slim-bookworm AS orthanc
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends orthanc >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /var/lib/orthanc/db && chown -R orthanc:orthanc /var/lib/orthanc
+COPY deploy/orthanc/orthanc.json deploy/orthanc/route-to-node.lua /etc/orthanc-cxr/
+USER orthanc
+EXPOSE 4242 8042
+ENTRYPOINT ["Orthanc", "/etc/orthanc-cxr/orthanc.json"]
+
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -57,10 +69,14 @@ ENV PATH=/opt/venv/bin:$PATH \
 # The venv holds the shipped model (MODEL_DIR unset serves it); it belongs to root and is
 # read-only, so the service user can read it, not change it.
 COPY --from=builder /opt/venv /opt/venv
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin cxr
+# /spool: the DICOM node's films and unsent results (a volume, so they outlive the container).
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin cxr \
+ && mkdir -p /spool && chown 10001 /spool
 USER 10001
 WORKDIR /app
-EXPOSE 8000
+ENV DICOM_HOST=0.0.0.0 DICOM_SPOOL_DIR=/spool
+# 8000: HTTP (python -m app serve); 11112: DICOM and 9112: its metrics (python -m app dicom-node).
+EXPOSE 8000 11112 9112
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python3", "-c", "import os, sys, urllib.request as u; sys.exit(0 if u.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=4).status == 200 else 1)"]
 # python -m app serve: uvicorn with keep-alive 75 s, 20 s of graceful shutdown, WORKERS worker

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-ROUTING_SCRIPT = Path(__file__).resolve().parents[2] / "deploy" / "orthanc" / "route-to-node.lua"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "orthanc"
 NODE_MODALITY = "cxr-ai"
 
 
@@ -36,20 +36,18 @@ def orthanc_binary() -> str | None:
 def orthanc_config(
     storage: Path, dicom_port: int, http_port: int, node_ae: str, node_host: str, node_port: int
 ) -> dict[str, Any]:
-    return {
-        "Name": "CXR demo PACS",
-        "StorageDirectory": str(storage),
-        "IndexDirectory": str(storage),
-        "DicomAet": "ORTHANC",
-        "DicomPort": dicom_port,
-        "HttpPort": http_port,
-        "RemoteAccessAllowed": True,
-        "AuthenticationEnabled": False,
-        "DicomModalities": {NODE_MODALITY: [node_ae, node_host, node_port]},
-        "LuaScripts": [str(ROUTING_SCRIPT)],
-        "Plugins": [],
-        "StableAge": 1,
-    }
+    """deploy/orthanc/orthanc.json (what compose runs) with this machine's paths and ports."""
+    config = json.loads((DEPLOY / "orthanc.json").read_text())
+    config.update(
+        StorageDirectory=str(storage),
+        IndexDirectory=str(storage),
+        DicomPort=dicom_port,
+        HttpPort=http_port,
+        RemoteAccessAllowed=False,
+        DicomModalities={NODE_MODALITY: [node_ae, node_host, node_port]},
+        LuaScripts=[str(DEPLOY / "route-to-node.lua")],
+    )
+    return config
 
 
 class LocalOrthanc:

@@ -18,61 +18,94 @@ KUBERNETES_VERSION = "1.30.0"
 
 
 @pytest.fixture(scope="module")
-def objects() -> dict[str, dict]:
+def rendered() -> list[dict]:
     if KUBECTL is None:
         pytest.skip("needs kubectl (its built-in kustomize renders deploy/k8s)")
-    rendered = subprocess.run(
+    text = subprocess.run(
         [KUBECTL, "kustomize", str(REPO / "deploy" / "k8s")],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    docs = [d for d in yaml.safe_load_all(rendered) if d]
-    return {d["kind"]: d for d in docs}
+    return [d for d in yaml.safe_load_all(text) if d]
 
 
-def test_every_object_is_valid_against_the_schemas(objects):
+@pytest.fixture(scope="module")
+def objects(rendered) -> dict[tuple[str, str], dict]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in rendered}
+
+
+def of_kind(objects: dict, kind: str) -> list[dict]:
+    return [obj for (k, _), obj in objects.items() if k == kind]
+
+
+def test_every_object_is_valid_against_the_schemas(rendered, objects):
+    assert len(objects) == len(rendered)  # no two objects share a kind and name
     assert set(objects) == {
-        "ConfigMap",
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
+        ("ConfigMap", "cxr-pneumonia-settings"),
+        ("ConfigMap", "cxr-dicom-node-settings"),
+        ("Deployment", "cxr-pneumonia"),
+        ("Deployment", "cxr-dicom-node"),
+        ("Service", "cxr-pneumonia"),
+        ("Service", "cxr-dicom-node"),
+        ("PersistentVolumeClaim", "cxr-dicom-spool"),
+        ("HorizontalPodAutoscaler", "cxr-pneumonia"),
+        ("PodDisruptionBudget", "cxr-pneumonia"),
     }
-    for obj in objects.values():
+    for obj in rendered:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def test_the_deployment_is_locked_down_and_probed_on_the_v2_routes(objects):
-    deployment = objects["Deployment"]["spec"]
-    assert deployment["replicas"] == 2
-    pod = deployment["template"]["spec"]
+@pytest.mark.parametrize("name", ["cxr-pneumonia", "cxr-dicom-node"])
+def test_both_workloads_are_locked_down(objects, name):
+    pod = objects[("Deployment", name)]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
+    assert {"startupProbe", "readinessProbe", "livenessProbe"} <= set(container)
+
+
+def test_the_api_is_probed_on_the_v2_routes(objects):
+    deployment = objects[("Deployment", "cxr-pneumonia")]["spec"]
+    assert deployment["replicas"] == 2
+    pod = deployment["template"]["spec"]
+    (container,) = pod["containers"]
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    resources = container["resources"]
-    assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
-    writable = {m["mountPath"] for m in container["volumeMounts"]}
-    assert writable == {"/tmp"}
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
     assert all("emptyDir" in v for v in pod["volumes"])
-    selector = deployment["selector"]["matchLabels"]
-    assert selector.items() <= deployment["template"]["metadata"]["labels"].items()
-    assert selector.items() <= objects["Service"]["spec"]["selector"].items()
+
+
+def test_the_node_keeps_its_spool_on_a_volume(objects):
+    deployment = objects[("Deployment", "cxr-dicom-node")]["spec"]
+    assert deployment["replicas"] == 1 and deployment["strategy"]["type"] == "Recreate"
+    pod = deployment["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python3", "-m", "app", "dicom-node"]
+    spool = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}["/spool"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == spool]
+    claim = volume["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in objects
+    settings = objects[("ConfigMap", "cxr-dicom-node-settings")]["data"]
+    assert settings["DICOM_SPOOL_DIR"] == "/spool"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["dicom"] == int(settings["DICOM_PORT"])
 
 
 def test_autoscaling_and_disruption_budget(objects):
-    hpa = objects["HorizontalPodAutoscaler"]["spec"]
-    assert hpa["scaleTargetRef"]["name"] == objects["Deployment"]["metadata"]["name"]
-    assert hpa["metrics"][0]["resource"]["name"] == "cpu"
-    assert hpa["minReplicas"] >= 2
-    assert objects["PodDisruptionBudget"]["spec"]["minAvailable"] == 1
+    (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert hpa["spec"]["minReplicas"] >= 2
+    (budget,) = of_kind(objects, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
 
 
 def _selects(selector: dict, labels: dict) -> bool:
@@ -80,20 +113,33 @@ def _selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def test_every_service_and_budget_selects_the_deployments_pods(objects):
-    deployment = objects["Deployment"]
-    pods = deployment["spec"]["template"]["metadata"]["labels"]
-    assert _selects(deployment["spec"]["selector"]["matchLabels"], pods)
-    assert _selects(objects["Service"]["spec"].get("selector", {}), pods)
-    budget = objects["PodDisruptionBudget"]["spec"].get("selector", {})
-    assert _selects(budget.get("matchLabels", {}), pods), "the PDB protects no pod"
-    target = objects["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]
-    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+def test_every_service_budget_and_autoscaler_meets_the_pods_of_one_deployment(objects):
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in of_kind(objects, "Deployment")
+    }
+    for deployment in of_kind(objects, "Deployment"):
+        own = pods[deployment["metadata"]["name"]]
+        assert _selects(deployment["spec"]["selector"]["matchLabels"], own)
+    selectors = [
+        (s["metadata"]["name"], s["spec"].get("selector", {})) for s in of_kind(objects, "Service")
+    ]
+    selectors += [
+        (b["metadata"]["name"], b["spec"].get("selector", {}).get("matchLabels", {}))
+        for b in of_kind(objects, "PodDisruptionBudget")
+    ]
+    for name, selector in selectors:
+        matched = [d for d, labels in pods.items() if _selects(selector, labels)]
+        assert len(matched) == 1, f"{name} selects the pods of {matched or 'no deployment'}"
+    for hpa in of_kind(objects, "HorizontalPodAutoscaler"):
+        target = hpa["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment" and target["name"] in pods
 
 
-def test_the_configmap_sets_only_real_settings(objects):
+def test_the_configmaps_set_only_real_settings(objects):
     known = {name.upper() for name in Settings.model_fields}
-    assert set(objects["ConfigMap"]["data"]) <= known
+    for config in of_kind(objects, "ConfigMap"):
+        assert set(config["data"]) <= known, config["metadata"]["name"]
 
 
 def test_the_kserve_example_runs_the_same_image_and_probes():
