@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= $(or $(CXR_DATA_DIR),../shared/data/chest_xray)
 
-.PHONY: serve test test-data lint format train evaluate bench soak audit docs docs-serve clean-venv
+.PHONY: serve dicom-node pacs test test-data lint format train evaluate bench soak audit docs docs-serve clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -18,6 +18,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ## serve: set up if needed, then serve the shipped model on http://$(HOST):$(PORT) (docs at /docs)
 serve: $(VENV)/.installed
 	$(PY) -m app serve --host $(HOST) --port $(PORT)
+
+## dicom-node: the shipped model as a DICOM node on port 11112 (settings: DICOM_* variables)
+dicom-node: $(VENV)/.installed
+	$(PY) -m app dicom-node
+
+## pacs: the DICOM node and a local Orthanc (Debian's package) wired to it, web UI on :8042
+pacs: $(VENV)/.installed
+	$(PY) -m app.dicom_node.orthanc
 
 ## test: set up if needed, then run the whole test suite (no development data needed)
 test: $(VENV)/.installed

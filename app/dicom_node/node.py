@@ -54,7 +54,7 @@ from imaging import ImageError
 from imaging.dicom import decodable_transfer_syntaxes, parse
 
 log = logging.getLogger("app.dicom_node")
-for _name in ("pynetdicom", "highdicom"):  # their INFO lines print AE titles, UIDs and more
+for _name in ("pynetdicom", "highdicom", "httpx"):  # INFO lines with AE titles, UIDs, URLs
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 FILM_CLASSES = (

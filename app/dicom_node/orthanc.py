@@ -135,3 +135,50 @@ class LocalOrthanc:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def demo(http_port: int = 8042, dicom_port: int = 4242) -> None:
+    """`make pacs`: the node on the shipped model and a local Orthanc wired to it, until Ctrl-C."""
+    import signal
+    import tempfile
+    import threading
+
+    from app.dicom_node.destinations import StoreScu
+    from app.dicom_node.node import DicomNode
+    from app.logs import configure_logging
+    from app.settings import Settings
+    from engine import Predictor
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    print("loading the model...", flush=True)
+    node = DicomNode(settings, Predictor.from_settings(settings), destination=None).start()
+    folder = Path(tempfile.mkdtemp(prefix="cxr-orthanc-"))
+    orthanc = LocalOrthanc(folder, settings.dicom_ae_title, node.port)
+    orthanc.dicom_port, orthanc.http_port, orthanc.url = (
+        dicom_port,
+        http_port,
+        f"http://127.0.0.1:{http_port}",
+    )
+    config = json.loads(orthanc.config_path.read_text())
+    config.update(DicomPort=dicom_port, HttpPort=http_port)
+    orthanc.config_path.write_text(json.dumps(config, indent=2))
+    orthanc.start()
+    node.destination = StoreScu("ORTHANC", "127.0.0.1", dicom_port, settings.dicom_ae_title)
+    print(
+        f"Orthanc (a demo PACS) at {orthanc.url}/app/explorer.html: upload a CR or DX film "
+        f"there and open its study; the AI report (SR) and heatmap (OT) series appear within "
+        f"seconds. The node {settings.dicom_ae_title} listens on 127.0.0.1:{node.port}, "
+        f"Orthanc's DICOM port is {dicom_port}, its files are in {folder}. Ctrl-C stops both.",
+        flush=True,
+    )
+    done = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    done.wait()
+    node.stop()
+    orthanc.stop()
+
+
+if __name__ == "__main__":
+    demo()

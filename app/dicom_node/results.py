@@ -10,6 +10,7 @@ object with the same UIDs, and a PACS stores it once.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import warnings
 from dataclasses import dataclass
@@ -69,6 +70,13 @@ def _evidence(source: Dataset) -> Dataset:
         if keyword not in header:
             setattr(header, keyword, None)
     return header
+
+
+def _dated(result: Dataset) -> Dataset:
+    """Series date and time of the analysis, so a viewer lists the result series under a date."""
+    now = dt.datetime.now()
+    result.SeriesDate, result.SeriesTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    return result
 
 
 def _comment(text: str) -> hd.sr.TextContentItem:
@@ -135,7 +143,7 @@ def structured_report(source: Dataset, finding: Finding) -> Dataset:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return hd.sr.Comprehensive3DSR(
+        document = hd.sr.Comprehensive3DSR(
             evidence=[evidence],
             content=report[0],
             series_instance_uid=_series_uid(source, finding.model_version, "sr"),
@@ -145,6 +153,7 @@ def structured_report(source: Dataset, finding: Finding) -> Dataset:
             manufacturer=MANUFACTURER,
             series_description=f"AI pneumonia result ({finding.model_name}), not for diagnosis",
         )
+    return _dated(document)
 
 
 def heatmap_capture(source: Dataset, finding: Finding) -> Dataset:
@@ -172,4 +181,4 @@ def heatmap_capture(source: Dataset, finding: Finding) -> Dataset:
         )
     capture.BurnedInAnnotation = "NO"
     capture.ImageComments = NOT_FOR_DIAGNOSTIC_USE
-    return capture
+    return _dated(capture)

@@ -31,7 +31,12 @@ def read_report(ds: pydicom.Dataset):
 
 
 def texts(group) -> list[str]:
-    return [item.TextValue for item in group[0].ContentSequence if item.ValueType == "TEXT"]
+    """The report's comments (DCM 121106): warnings, the disclaimer, a refusal's reason."""
+    return [
+        item.TextValue
+        for item in group[0].ContentSequence
+        if item.ValueType == "TEXT" and item.ConceptNameCodeSequence[0].CodeValue == "121106"
+    ]
 
 
 def by_kind(datasets) -> dict[str, list[pydicom.Dataset]]:
