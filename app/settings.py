@@ -76,7 +76,7 @@ class Settings(EngineSettings):
         "",
         description=(
             "Where the node sends its results: `AE@host:port` (C-STORE) or an http(s):// "
-            "DICOMweb base URL (STOW-RS to <url>/studies). Empty: results stay in the spool's "
+            "DICOMweb base URL (STOW-RS to URL/studies). Empty: results stay in the spool's "
             "outbox folder."
         ),
     )

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from app.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 SNIPPET = re.compile(r'^--8<-- "([^":]+)(?::[^"]*)?"\s*$')
@@ -87,3 +89,7 @@ def test_site_builds_strict_without_warnings(tmp_path):
     assert (tmp_path / "site" / "model" / "roc_curve.png").is_file()
     model_page = (tmp_path / "site" / "model" / "index.html").read_text()
     assert "name and version" in model_page  # the card's facts were rendered by the hook
+    node_page = (tmp_path / "site" / "dicom-node" / "index.html").read_text()
+    for name in Settings.model_fields:
+        if name.startswith("dicom_"):
+            assert f"<code>{name.upper()}</code>" in node_page  # the hook's settings table
