@@ -45,6 +45,7 @@ from app.dicom_node.results import (
     MANUFACTURER,
     Finding,
     heatmap_capture,
+    silence_highdicom,
     structured_report,
 )
 from app.dicom_node.spool import Spool
@@ -54,7 +55,7 @@ from imaging import ImageError
 from imaging.dicom import decodable_transfer_syntaxes, parse
 
 log = logging.getLogger("app.dicom_node")
-for _name in ("pynetdicom", "highdicom", "httpx"):  # INFO lines with AE titles, UIDs, URLs
+for _name in ("pynetdicom", "httpx"):  # their INFO lines print AE titles, UIDs and URLs
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 FILM_CLASSES = (
@@ -127,6 +128,7 @@ class DicomNode:
         self.server: Any = None
         self.metrics_server: Any = None
         self.ae = self._application_entity()
+        silence_highdicom()
 
     # -- association and C-STORE ----------------------------------------------------------------
 

@@ -31,8 +31,14 @@ NOT_DONE = Code("385660001", "SCT", "Not done")
 THRESHOLD = Code("CXR-THRESHOLD", "99CXRAI", "Decision threshold")
 SR_SERIES_NUMBER = 9901
 SC_SERIES_NUMBER = 9902
-# highdicom logs UIDs at INFO and warns with the patient's name verbatim: neither may reach a log.
-logging.getLogger("highdicom").setLevel(logging.ERROR)
+
+
+def silence_highdicom() -> None:
+    """highdicom logs UIDs at INFO and warns quoting the patient's name: neither may reach a log.
+    Process-wide, set once before any worker starts: warnings filters are global, and a per-call
+    `catch_warnings` is not thread-safe (another thread's exit can restore filters without it)."""
+    logging.getLogger("highdicom").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="highdicom")
 
 
 @dataclass(frozen=True)
@@ -141,18 +147,16 @@ def structured_report(source: Dataset, finding: Finding) -> Dataset:
         procedure_reported=CHEST_RADIOGRAPH,
         imaging_measurements=[group],
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        document = hd.sr.Comprehensive3DSR(
-            evidence=[evidence],
-            content=report[0],
-            series_instance_uid=_series_uid(source, finding.model_version, "sr"),
-            series_number=SR_SERIES_NUMBER,
-            sop_instance_uid=_uid(source, finding.model_version, "sr"),
-            instance_number=1,
-            manufacturer=MANUFACTURER,
-            series_description=f"AI pneumonia result ({finding.model_name}), not for diagnosis",
-        )
+    document = hd.sr.Comprehensive3DSR(
+        evidence=[evidence],
+        content=report[0],
+        series_instance_uid=_series_uid(source, finding.model_version, "sr"),
+        series_number=SR_SERIES_NUMBER,
+        sop_instance_uid=_uid(source, finding.model_version, "sr"),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        series_description=f"AI pneumonia result ({finding.model_name}), not for diagnosis",
+    )
     return _dated(document)
 
 
@@ -162,23 +166,21 @@ def heatmap_capture(source: Dataset, finding: Finding) -> Dataset:
     orientation = source.get("PatientOrientation")
     if not orientation or len(orientation) != 2:
         orientation = ("L", "F")  # a frontal film as displayed: patient's left on the right
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        capture = hd.sc.SCImage.from_ref_dataset(
-            ref_dataset=_evidence(source),
-            pixel_array=rgb,
-            photometric_interpretation="RGB",
-            bits_allocated=8,
-            coordinate_system="PATIENT",
-            series_instance_uid=_series_uid(source, finding.model_version, "sc"),
-            series_number=SC_SERIES_NUMBER,
-            sop_instance_uid=_uid(source, finding.model_version, "sc"),
-            instance_number=1,
-            manufacturer=MANUFACTURER,
-            patient_orientation=tuple(orientation),
-            transfer_syntax_uid=ExplicitVRLittleEndian,
-            series_description="AI pneumonia evidence heatmap, not for diagnosis",
-        )
+    capture = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=_evidence(source),
+        pixel_array=rgb,
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=_series_uid(source, finding.model_version, "sc"),
+        series_number=SC_SERIES_NUMBER,
+        sop_instance_uid=_uid(source, finding.model_version, "sc"),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        patient_orientation=tuple(orientation),
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+        series_description="AI pneumonia evidence heatmap, not for diagnosis",
+    )
     capture.BurnedInAnnotation = "NO"
     capture.ImageComments = NOT_FOR_DIAGNOSTIC_USE
     return _dated(capture)

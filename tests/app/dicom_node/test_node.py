@@ -13,6 +13,7 @@ import pydicom
 import pydicom.filewriter
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless
 from pynetdicom import AE
 from pynetdicom.sop_class import ComputedRadiographyImageStorage, CTImageStorage, Verification
 
@@ -139,6 +140,20 @@ def test_unsupported_sop_class_is_refused_at_association(node):
 
 
 @pytest.mark.filterwarnings("ignore:The value for the data element")  # the garbled bytes
+def test_compressed_films_are_accepted_and_read(node, receiver, node_predictor):
+    films = [cr_film(15, syntax=JPEG2000Lossless), cr_film(16, syntax=JPEGLSLossless)]
+    assert send(node.port, films) == [0, 0]
+    reports = by_kind(receiver.wait_for(4))["SR"]
+    expected = {node_predictor.predict(f, heatmap=False).probability for f in films}
+    got = {
+        m.value
+        for r in reports
+        for m in read_report(r).get_measurements()
+        if m.name.value == "122157"
+    }
+    assert got == expected
+
+
 def test_corrupt_and_huge_films_get_failure_statuses(node, receiver, tmp_path):
     film = bytearray(cr_film(5))
     meta = io.BytesIO()
@@ -207,17 +222,19 @@ def test_a_restart_finishes_what_was_spooled(tmp_path, node_predictor, receiver)
     assert restarted.spool.films() == [] and restarted.spool.results() == []
 
 
-def test_logs_hold_no_patient_data(tmp_path, node_predictor, receiver, caplog):
+def test_logs_hold_no_patient_data(tmp_path, node_predictor, receiver, caplog, recwarn):
     destination = StoreScu("PACS", "127.0.0.1", receiver.port, "CXR_AI")
-    film = cr_film(13)
+    film = cr_film(13, PatientName="Jane Quinn Doe")  # no carets: highdicom warns, quoting it
     settings = node_settings(tmp_path)
     with caplog.at_level(logging.DEBUG), DicomNode(settings, node_predictor, destination) as node:
         send(node.port, [film, cr_film(14, ViewPosition="LL")])
         receiver.wait_for(3)
     source = pydicom.dcmread(io.BytesIO(film))
     assert "film of study" in caplog.text
-    for value in [*PATIENT.values(), source.StudyInstanceUID, source.SOPInstanceUID]:
+    leaks = [*PATIENT.values(), "Jane Quinn Doe", source.StudyInstanceUID, source.SOPInstanceUID]
+    for value in leaks:
         assert str(value) not in caplog.text
+        assert not any(str(value) in str(w.message) for w in recwarn)
 
 
 @pytest.mark.parametrize("entry", ["nope", "AE@host", "AE@host:port"])
