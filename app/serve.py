@@ -18,6 +18,8 @@ import tempfile
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from engine.runtime import mark_serving_process
+
 # prometheus-client's variable (not imported from app.metrics: importing the metrics here would
 # make the supervisor process a writer of samples too).
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -39,6 +41,7 @@ def tcp_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+    mark_serving_process()
     if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
         # Every worker writes its metrics here; /metrics adds them up (app/metrics.py).
         os.environ[MULTIPROCESS_ENV] = tempfile.mkdtemp(prefix="cxr-metrics-")

@@ -382,7 +382,9 @@ def run(settings: Settings) -> None:
 
     from app.logs import configure_logging
     from app.middleware import available_cores
+    from engine.runtime import mark_serving_process
 
+    mark_serving_process()
     configure_logging(settings.log_level, settings.log_format)
     started = time.perf_counter()
     log.info("loading the model from %s", settings.model_dir)
