@@ -92,6 +92,11 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             "benchmarks.http_load",
             ["--heatmap", "on", "--concurrency", "8", "32", "64", "128", "--name", "overload_shed"],
         ),
+        (
+            "DICOM node: C-STORE in to SR in Orthanc, against POST /predict",
+            "benchmarks.dicom_node",
+            [],
+        ),
         ("Soak: concurrency 32, mixed traffic", "benchmarks.soak", []),
         ("Grad-CAM: where the maps point, random-weight control", "benchmarks.heatmaps", []),
         ("Out-of-distribution guard: refusal rates", "benchmarks.ood_guard", []),
