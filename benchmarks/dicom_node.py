@@ -33,6 +33,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ComputedRadiographyImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
+from app.dicom_node.destinations import without_nagle
 from app.dicom_node.orthanc import LocalOrthanc, free_port, orthanc_binary
 from benchmarks.common import REPO, machine, sample_uploads, summarize_ms, write_result
 from benchmarks.server import start_uvicorn
@@ -87,6 +88,7 @@ class Modality:
         ae.maximum_pdu_size = 0
         self.assoc = ae.associate("127.0.0.1", port, ae_title="CXR_AI")
         assert self.assoc.is_established, "the node refused the association"
+        without_nagle(self.assoc)  # as a DCMTK-based modality or router does
         self.answer_seconds: list[float] = []
 
     def store(self, film: bytes) -> float:

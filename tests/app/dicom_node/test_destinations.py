@@ -100,3 +100,17 @@ def test_spool_writes_whole_files_and_clears_leftovers(tmp_path):
     assert spool.results() == [result]
     spool.fail(result)
     assert spool.results() == [] and (spool.failed / result.name).exists()
+
+
+def test_a_uid_cannot_leave_the_spool(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    path = spool.put_film("../../outside", b"DICM")
+    assert path.parent == spool.inbox and not (tmp_path / "outside.dcm").exists()
+    assert spool.put_film("1.2.840.5", b"DICM").name == "1.2.840.5.dcm"
+
+
+def test_an_unreadable_result_is_set_aside_not_retried(tmp_path, receiver):
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(b"not dicom at all")
+    store = StoreScu("PACS", "127.0.0.1", receiver.port, "CXR_AI")
+    assert store.send([broken]) == {broken: False}
