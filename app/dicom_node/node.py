@@ -386,6 +386,16 @@ def run(settings: Settings) -> None:
 
     mark_serving_process()
     configure_logging(settings.log_level, settings.log_format)
+    try:
+        Spool(settings.dicom_spool_dir)  # before the model loads: a bad spool fails at once
+    except OSError as exc:
+        log.error(
+            "the spool %s cannot be written (%s): set DICOM_SPOOL_DIR to a writable folder "
+            "(in a container, mount a volume at /spool)",
+            settings.dicom_spool_dir,
+            exc.strerror or type(exc).__name__,
+        )
+        raise SystemExit(2) from None
     started = time.perf_counter()
     log.info("loading the model from %s", settings.model_dir)
     predictor = Predictor.from_settings(settings)

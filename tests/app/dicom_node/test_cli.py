@@ -60,3 +60,17 @@ def test_node_command_serves_logs_and_stops(tmp_path, shipped_bundle_dir):
         pacs.stop()
     (film,) = [line for line in lines if line.get("outcome") in ("PNEUMONIA", "NORMAL")]
     assert len(film["study"]) == 12 and film["results"] == 2 and film["ms"] > 0
+
+
+def test_an_unwritable_spool_is_one_clear_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "dicom-node"],
+        env={**os.environ, "DICOM_SPOOL_DIR": str(blocker / "spool"), "DICOM_PORT": "0"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
