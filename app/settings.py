@@ -102,7 +102,7 @@ class Settings(EngineSettings):
 
     @field_validator("cors_origins", "dicom_allowed_callers", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             if value.strip().startswith("["):
                 return json.loads(value)

@@ -53,10 +53,20 @@ def orthanc_config(
 class LocalOrthanc:
     """`Orthanc config.json` in the foreground; `start()` waits for its REST API."""
 
-    def __init__(self, folder: Path, node_ae: str, node_port: int, node_host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        folder: Path,
+        node_ae: str,
+        node_port: int,
+        node_host: str = "127.0.0.1",
+        dicom_port: int | None = None,
+        http_port: int | None = None,
+    ):
+        """Ports left as None are free ones picked here (the tests and the benchmark)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.dicom_port, self.http_port = free_port(), free_port()
+        self.dicom_port = dicom_port or free_port()
+        self.http_port = http_port or free_port()
         self.config_path = self.folder / "orthanc.json"
         config = orthanc_config(
             self.folder / "db", self.dicom_port, self.http_port, node_ae, node_host, node_port
@@ -154,16 +164,9 @@ def demo(http_port: int = 8042, dicom_port: int = 4242) -> None:
     print("loading the model...", flush=True)
     node = DicomNode(settings, Predictor.from_settings(settings), destination=None).start()
     folder = Path(tempfile.mkdtemp(prefix="cxr-orthanc-"))
-    orthanc = LocalOrthanc(folder, settings.dicom_ae_title, node.port)
-    orthanc.dicom_port, orthanc.http_port, orthanc.url = (
-        dicom_port,
-        http_port,
-        f"http://127.0.0.1:{http_port}",
-    )
-    config = json.loads(orthanc.config_path.read_text())
-    config.update(DicomPort=dicom_port, HttpPort=http_port)
-    orthanc.config_path.write_text(json.dumps(config, indent=2))
-    orthanc.start()
+    orthanc = LocalOrthanc(
+        folder, settings.dicom_ae_title, node.port, dicom_port=dicom_port, http_port=http_port
+    ).start()
     node.destination = StoreScu("ORTHANC", "127.0.0.1", dicom_port, settings.dicom_ae_title)
     print(
         f"Orthanc (a demo PACS) at {orthanc.url}/app/explorer.html: upload a CR or DX film "
