@@ -6,7 +6,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import anyio
+
 from app import metrics
+from app.middleware import available_cores
 from app.settings import Settings
 from engine import ModelCard, Predictor
 
@@ -20,9 +23,14 @@ class ServiceState:
     predictor: Predictor | None = None
     error: str | None = None
     recorder: metrics.Recorder = field(init=False)
+    # Predictions running at once: one per core. More threads only share the same cores (with
+    # the GIL and each other's caches); the rest wait in arrival order, which is what the
+    # admission estimate assumes.
+    engine_slots: anyio.CapacityLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.recorder = metrics.Recorder(self.settings.metrics_enabled)
+        self.engine_slots = anyio.CapacityLimiter(available_cores())
 
     @property
     def ready(self) -> bool:

@@ -31,6 +31,13 @@ def scripts() -> list[tuple[str, str, list[str]]]:
                 ["--model", str(previous), "--name", "http_load_previous"],
             )
         )
+        runs.append(
+            (
+                "Shipped against previous model, both served at once, alternating rounds",
+                "benchmarks.paired_latency",
+                [],
+            )
+        )
     runs += [
         (
             "HTTP end to end, METRICS_ENABLED=false (the cost of metrics)",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import time
 
+import anyio.to_thread
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
-from starlette.concurrency import run_in_threadpool
 
 from app import metrics
 from app.deps import PredictorDep, StateDep, require_api_key
@@ -51,7 +51,9 @@ def build_router(response_model: type[PredictionResponse]) -> APIRouter:
             raise HTTPException(
                 400, "heatmaps are turned off on this server (GRADCAM_ENABLED=false)"
             )
-        result = await run_in_threadpool(predictor.predict, data, want_heatmap)
+        result = await anyio.to_thread.run_sync(
+            predictor.predict, data, want_heatmap, limiter=state.engine_slots
+        )
         fields = answer_fields(result, predictor.bundle.version, request)
         record(request, result, fields["timings_ms"], state.recorder)
         return response_model(**fields)

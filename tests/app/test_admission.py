@@ -6,11 +6,15 @@ so no assertion depends on this machine's speed."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from app.metrics import Recorder
-from app.middleware import LoadShedMiddleware, WaitEstimate
+from app.middleware import LoadShedMiddleware, WaitEstimate, available_cores
+from tests.app.conftest import make_client
 
 
 def test_the_estimate_spreads_queued_work_over_the_cores():
@@ -102,3 +106,38 @@ def test_other_paths_are_never_refused():
 
     health, predict = run(scenario())
     assert health.status_code == 200 and predict.status_code == 503
+
+
+def test_no_more_predictions_run_at_once_than_there_are_cores(shipped_bundle_dir, synthetic_xray):
+    """Admitted requests beyond the core count wait their turn instead of sharing the cores."""
+    running, most = 0, 0
+    lock = threading.Lock()
+    with make_client(model_dir=shipped_bundle_dir) as client:
+        predictor = client.app.state.service.predictor
+        real = predictor.predict
+
+        def counted(data, heatmap=True):
+            nonlocal running, most
+            with lock:
+                running += 1
+                most = max(most, running)
+            try:
+                time.sleep(0.1)
+                return real(data, heatmap)
+            finally:
+                with lock:
+                    running -= 1
+
+        predictor.predict = counted
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: client.post(
+                        "/predict?heatmap=false",
+                        files={"file": ("x.png", synthetic_xray, "image/png")},
+                    ),
+                    range(6),
+                )
+            )
+    assert [a.status_code for a in answers] == [200] * 6
+    assert most == min(6, available_cores())
