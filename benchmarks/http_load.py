@@ -11,6 +11,7 @@ import asyncio
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -118,9 +119,23 @@ def main() -> None:
     parser.add_argument(
         "--heatmap", choices=("both", "on", "off"), default="both", help="which request kinds"
     )
+    parser.add_argument(
+        "--upload",
+        choices=("jpeg", "adult-cr"),
+        default="jpeg",
+        help="jpeg: the 1414x1060 JPEG made from the largest sample; adult-cr: pydicom-data's "
+        "RG1_UNCR.dcm (1841x1955, 15-bit MONOCHROME1; its answer carries film_png too)",
+    )
     args = parser.parse_args()
 
-    upload = sample_uploads()["synthetic_1.5MP.jpg"]
+    if args.upload == "adult-cr":
+        from pydicom.data import get_testdata_file
+
+        upload = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+        described = f"RG1_UNCR.dcm, adult CR DICOM 1841x1955 ({len(upload)} bytes)"
+    else:
+        upload = sample_uploads()["synthetic_1.5MP.jpg"]
+        described = f"1414x1060 JPEG ({len(upload)} bytes)"
     env = {"MODEL_DIR": args.model, "ONNX_THREADS": args.onnx_threads}
     env.update(item.split("=", 1) for item in args.env)
     if args.no_gradcam:
@@ -149,7 +164,7 @@ def main() -> None:
 
     result = {
         "machine": machine(),
-        "upload": f"1414x1060 JPEG ({len(upload)} bytes)",
+        "upload": described,
         "uvicorn_workers": args.workers,
         "gradcam_enabled": not args.no_gradcam,
         "onnx_threads": int(args.onnx_threads),

@@ -67,6 +67,11 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             ],
         ),
         (
+            "HTTP end to end, an adult CR DICOM (RG1_UNCR.dcm), one request at a time",
+            "benchmarks.http_load",
+            ["--upload", "adult-cr", "--concurrency", "1", "--name", "http_load_adult_cr"],
+        ),
+        (
             "HTTP end to end, 2 uvicorn workers",
             "benchmarks.http_load",
             ["--workers", "2", "--name", "http_load_2workers"],
