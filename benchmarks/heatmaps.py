@@ -104,7 +104,7 @@ def main() -> None:
         "samples": rows,
     }
     md = [
-        "Dev-test pneumonia films (maps explaining the label the service gives):",
+        "Dev-test pneumonia films (the service's maps of pneumonia evidence):",
         "",
         "| model | maps | empty | peak on the outer ring of a 10x10 grid | same, on the map's own "
         "grid | median mass in the thorax box |",
