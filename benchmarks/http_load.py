@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import httpx
 import psutil
 
 from benchmarks.common import machine, sample_uploads, summarize_ms, write_result
-from benchmarks.server import start_uvicorn
+from benchmarks.server import start_uvicorn, stop_server
 from engine import default_model_dir
 
 
@@ -93,6 +92,18 @@ async def load(
     }
 
 
+def bench_upload(kind: str = "jpeg") -> tuple[bytes, str]:
+    """The upload the HTTP benchmarks send, and how to describe it: "jpeg", the 1414x1060 JPEG
+    made from the largest sample, or "adult-cr", pydicom-data's RG1_UNCR.dcm."""
+    if kind == "adult-cr":
+        from pydicom.data import get_testdata_file
+
+        upload = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+        return upload, f"RG1_UNCR.dcm, adult CR DICOM 1841x1955 ({len(upload)} bytes)"
+    upload = sample_uploads()["synthetic_1.5MP.jpg"]
+    return upload, f"1414x1060 JPEG ({len(upload)} bytes)"
+
+
 def server_timing_ms(header: str) -> float | None:
     """The `dur` of the service's `Server-Timing: app;dur=12.3` header."""
     for part in header.split(";"):
@@ -128,14 +139,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    if args.upload == "adult-cr":
-        from pydicom.data import get_testdata_file
-
-        upload = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
-        described = f"RG1_UNCR.dcm, adult CR DICOM 1841x1955 ({len(upload)} bytes)"
-    else:
-        upload = sample_uploads()["synthetic_1.5MP.jpg"]
-        described = f"1414x1060 JPEG ({len(upload)} bytes)"
+    upload, described = bench_upload(args.upload)
     env = {"MODEL_DIR": args.model, "ONNX_THREADS": args.onnx_threads}
     env.update(item.split("=", 1) for item in args.env)
     if args.no_gradcam:
@@ -156,11 +160,7 @@ def main() -> None:
                 )
         rss_after = tree_rss_mb(ps)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
     result = {
         "machine": machine(),

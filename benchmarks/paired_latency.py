@@ -13,21 +13,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 
-from benchmarks.common import machine, sample_uploads, write_result
-from benchmarks.http_load import load
+from benchmarks.common import machine, write_result
+from benchmarks.http_load import bench_upload, load
 from benchmarks.previous import previous_bundle
-from benchmarks.server import start_uvicorn
+from benchmarks.server import start_uvicorn, stop_server
 from engine import ModelCard, default_model_dir
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 def main() -> None:
@@ -41,7 +32,7 @@ def main() -> None:
         raise SystemExit("the previous model needs a git clone (benchmarks/previous.py)")
     models = {"shipped": default_model_dir(), "previous": previous}
     versions = {k: ModelCard.read(v).version for k, v in models.items()}
-    upload = sample_uploads()["synthetic_1.5MP.jpg"]
+    upload, _ = bench_upload()
     servers = {k: start_uvicorn({"MODEL_DIR": str(v)}) for k, v in models.items()}
     rounds: list[dict] = []
     try:
@@ -61,7 +52,7 @@ def main() -> None:
             print(f"round {r + 1}/{args.rounds} done", flush=True)
     finally:
         for proc, _, _ in servers.values():
-            _stop(proc)
+            stop_server(proc)
 
     summary = {}
     for heatmap in (False, True):

@@ -68,3 +68,12 @@ def start_uvicorn(
         time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"uvicorn did not become ready within {timeout:.0f} s")
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -31,7 +31,7 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
     dropped = 0
     dropped_kinds: dict[str, int] = {}
     sent = 0
-    rss_at: dict[int, float] = {}
+    rss_500: float | None = None  # server RSS when request 500 is sent
     started = time.perf_counter()
     hard_stop = started + args.max_seconds
     limits = httpx.Limits(max_connections=args.concurrency)
@@ -44,12 +44,12 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
 
         async def worker() -> None:
-            nonlocal sent, dropped
+            nonlocal sent, dropped, rss_500
             while not done():
                 n = sent
                 sent += 1
                 if n == 500:
-                    rss_at[n] = tree_rss_mb(proc)
+                    rss_500 = tree_rss_mb(proc)
                 if n % 10 == 9:
                     data, params = BAD_UPLOADS[n % len(BAD_UPLOADS)], {"heatmap": "false"}
                 else:
@@ -75,10 +75,9 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     # At the end, not at request N: the run may stop at N (the time floor already passed), and
     # then no request N+1 would take the reading.
-    rss_at[sent] = tree_rss_mb(proc)
+    rss_end = tree_rss_mb(proc)
     elapsed = time.perf_counter() - started
     server_errors = sum(v for k, v in statuses.items() if k.startswith("5"))
-    rss_500, rss_n = rss_at.get(500), rss_at[sent]
     return {
         "concurrency": args.concurrency,
         "seconds": round(elapsed, 1),
@@ -90,8 +89,8 @@ async def soak(base: str, proc: psutil.Process, args: argparse.Namespace) -> dic
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "latency": summarize_ms(latencies),
         "rss_mb_after_500": round(rss_500, 1) if rss_500 else None,
-        "rss_mb_at_end": round(rss_n, 1),
-        "rss_growth_mb": round(rss_n - rss_500, 1) if rss_500 and rss_n else None,
+        "rss_mb_at_end": round(rss_end, 1),
+        "rss_growth_mb": round(rss_end - rss_500, 1) if rss_500 else None,
     }
 
 

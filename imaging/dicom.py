@@ -277,10 +277,9 @@ def to_gray8(ds: Any) -> np.ndarray:
         raise CorruptImageError(f"the DICOM pixel data has an unexpected shape {pixels.shape}")
     lut, offset = _display_lut(ds)
     if offset == 0 and pixels.dtype.kind == "u":
-        # Unsigned stored values index the table as they are: half the time of the general
-        # path on a 15-bit 1841x1955 CR (no int32 copy); values above the table are clipped.
-        return lut.take(
-            pixels if int(pixels.max()) < lut.size else np.minimum(pixels, lut.size - 1)
-        )
+        # Unsigned stored values index the table as they are, values above it clipped to its
+        # last entry in the same pass: half the time of the general path on a 15-bit 1841x1955
+        # CR (no int32 copy).
+        return lut.take(pixels, mode="clip")
     index = np.clip(pixels.astype(np.int32) - offset, 0, lut.size - 1)
     return lut[index]
