@@ -16,13 +16,12 @@ COPY models/default ./models/default
 FROM floors AS builder
 COPY app ./app
 # Install the serve extra (the shipped bundle lands in /opt/venv/share/cxr-pneumonia), then drop
-# what serving never reads: caches, bundled tests, pip itself, and TensorFlow's C++ headers
-# (~290 MB, only for building extensions). The model files become read-only.
+# what serving never reads: caches, bundled tests, pip itself. No TensorFlow: heatmaps come from
+# the bundle's ONNX Grad-CAM graph. The model files become read-only.
 RUN /opt/venv/bin/pip install -c constraints.txt ".[serve]" \
  && find /opt/venv -name '__pycache__' -type d -prune -exec rm -rf {} + \
  && find /opt/venv -name 'tests' -path '*site-packages/*' -type d -prune -exec rm -rf {} + \
  && rm -rf /opt/venv/lib/python3.11/site-packages/pip /opt/venv/lib/python3.11/site-packages/setuptools \
- && rm -rf /opt/venv/lib/python3.11/site-packages/tensorflow/include \
  && chmod 0444 /opt/venv/share/cxr-pneumonia/models/default/* \
  && chmod 0555 /opt/venv/share/cxr-pneumonia/models/default
 

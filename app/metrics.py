@@ -62,7 +62,8 @@ REFUSALS = Counter(
 STAGE_DURATION = Histogram(
     "cxr_stage_duration_seconds",
     "Server time per stage of a prediction (decode, preprocess, inference, gradcam, overlay, "
-    "encode).",
+    "encode); with the bundle's Grad-CAM graph the map is part of inference and there is no "
+    "gradcam stage.",
     ["stage"],
     buckets=STAGE_BUCKETS,
 )

@@ -47,7 +47,9 @@ class ServiceState:
         log.info(
             "loading the model from %s%s; /health answers 503 until it is ready",
             self.settings.model_dir,
-            " with Grad-CAM (TensorFlow)" if self.settings.gradcam_enabled else "",
+            f" with Grad-CAM ({self.settings.gradcam_backend})"
+            if self.settings.gradcam_enabled
+            else "",
         )
         try:
             self.predictor = Predictor.from_settings(self.settings)

@@ -21,7 +21,18 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             "benchmarks.stages",
             [],
         ),
+        (
+            "Grad-CAM graph against the reference, every dev-test film",
+            "benchmarks.gradcam_parity",
+            [],
+        ),
         ("HTTP end to end, 1 uvicorn worker", "benchmarks.http_load", []),
+        (
+            "HTTP end to end, GRADCAM_BACKEND=keras (the same model, Grad-CAM on TensorFlow as "
+            "served before the Grad-CAM graph)",
+            "benchmarks.http_load",
+            ["--env", "GRADCAM_BACKEND=keras", "--name", "http_load_keras_gradcam"],
+        ),
     ]
     if previous:
         runs.append(
@@ -52,7 +63,8 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             ],
         ),
         (
-            "HTTP end to end, ONNX_THREADS=2 and TF_THREADS=2 (one request may use both cores)",
+            "HTTP end to end, ONNX_THREADS=2 and TF_THREADS=2 (every request may use both "
+            "cores, even when several run at once)",
             "benchmarks.http_load",
             [
                 "--onnx-threads",

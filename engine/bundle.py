@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from engine.card import CARD_FILE, CardError, ModelCard
 
 ONNX_FILE = "model.onnx"
 KERAS_FILE = "model.keras"
+GRADCAM_FILE = "gradcam.onnx"  # optional: the served outputs and the Grad-CAM map in one graph
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ def onnx_session(path: Path, intra_op_threads: int = 1) -> ort.InferenceSession:
 
 
 def _check_files(directory: Path, card: ModelCard) -> None:
-    for name in (ONNX_FILE, KERAS_FILE, *card.sha256):
+    graph = (card.gradcam.graph,) if card.gradcam.graph else ()
+    for name in (ONNX_FILE, KERAS_FILE, *graph, *card.sha256):
         path = directory / name
         if not path.is_file():
             raise BundleError(f"the bundle is missing {name}")
@@ -80,14 +83,30 @@ def _check_graph(session: ort.InferenceSession, card: ModelCard) -> None:
         raise BundleError(f"ONNX outputs {graph_outputs} disagree with the card {card_outputs}")
 
 
+def _check_gradcam_graph(session: ort.InferenceSession, card: ModelCard) -> None:
+    name = card.gradcam.graph
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    expected = [o.name for o in card.outputs] + [card.gradcam.graph_output]
+    if inputs != [card.input.name] or outputs != expected:
+        raise BundleError(f"{name} has inputs {inputs} and outputs {outputs}, not {expected}")
+
+
 @dataclass
 class ModelBundle:
-    """A validated bundle with its ONNX session; the Keras model loads on first use."""
+    """A validated bundle with its ONNX session; the Keras model loads on first use.
+
+    Sessions are kept per graph and thread count: a prediction that has the process to itself
+    may run on every core, while concurrent ones run one thread each (engine.predictor).
+    """
 
     directory: Path
     card: ModelCard
     session: ort.InferenceSession
+    intra_op_threads: int = 1
     _keras_model: Any = field(default=None, repr=False)
+    _sessions: dict[tuple[str, int], ort.InferenceSession] = field(default_factory=dict, repr=False)
+    _sessions_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def version(self) -> str:
@@ -122,13 +141,53 @@ class ModelBundle:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BundleError(f"{ONNX_FILE} cannot be loaded: {type(exc).__name__}") from exc
         _check_graph(session, card)
-        return cls(directory, card, session)
+        bundle = cls(directory, card, session, intra_op_threads)
+        bundle._sessions[(ONNX_FILE, intra_op_threads)] = session
+        return bundle
 
-    def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    @property
+    def has_gradcam_graph(self) -> bool:
+        return self.card.gradcam.graph is not None
+
+    def _session(self, name: str, threads: int | None) -> ort.InferenceSession:
+        """`name`'s session on `threads` intra-op threads (None: the bundle's), loaded once and
+        checked against the card like model.onnx's (every file's sha256 was checked at load)."""
+        key = (name, self.intra_op_threads if threads is None else threads)
+        session = self._sessions.get(key)
+        if session is not None:
+            return session
+        with self._sessions_lock:
+            if key not in self._sessions:
+                try:
+                    session = onnx_session(self.directory / name, key[1])
+                except Exception as exc:
+                    raise BundleError(f"{name} cannot be loaded: {type(exc).__name__}") from exc
+                if name == ONNX_FILE:
+                    _check_graph(session, self.card)
+                else:
+                    _check_gradcam_graph(session, self.card)
+                self._sessions[key] = session
+        return self._sessions[key]
+
+    def gradcam_session(self, threads: int | None = None) -> ort.InferenceSession:
+        """The Grad-CAM graph's session (the served outputs and the map in one call)."""
+        if self.card.gradcam.graph is None:
+            raise BundleError(f"{CARD_FILE} names no Grad-CAM graph")
+        return self._session(self.card.gradcam.graph, threads)
+
+    def run_gradcam(self, image: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
+        """The Grad-CAM graph's outputs for one float32 (S, S, 1) input, by name."""
+        session = self.gradcam_session(threads)
+        feed = {self.card.input.name: image[np.newaxis].astype(np.float32, copy=False)}
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(None, feed), strict=True))
+
+    def run(self, batch: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
         """Every graph output for a float32 batch (N, S, S, 1), by name."""
         feed = {self.card.input.name: batch.astype(np.float32, copy=False)}
         names = [o.name for o in self.card.outputs]
-        return dict(zip(names, self.session.run(None, feed), strict=True))
+        session = self.session if threads is None else self._session(ONNX_FILE, threads)
+        return dict(zip(names, session.run(None, feed), strict=True))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """P(pneumonia) for a float32 batch (N, S, S, 1) -> (N,)."""

@@ -80,6 +80,7 @@ class Threshold(_Part):
 
 # Threshold fields added with the expected-cost rule; absent from the cards written before it.
 LATER_THRESHOLD_FIELDS = ("rule", "false_negative_cost", "mean_logit_cut", "calibration_prevalence")
+LATER_GRADCAM_FIELDS = {"graph": None, "graph_output": "gradcam", "parity": None}
 
 
 class Population(_Part):
@@ -101,6 +102,16 @@ class GradCamMember(_Part):
     dense_layer: str
 
 
+class GradCamParity(_Part):
+    """How far the ONNX Grad-CAM graph is from TensorFlow's on real inputs (export checks it)."""
+
+    images: int
+    max_abs_diff: float = Field(description="largest |TensorFlow - ONNX| of a map value")
+    min_correlation: float = Field(description="lowest Pearson correlation of a pair of maps")
+    probability_max_abs_diff: float = Field(description="its probability against model.onnx's")
+    tolerance: float
+
+
 class GradCamSpec(_Part):
     """One member per network; with several, the map explains their averaged logit. With several
     feature layers per member, each layer's map (summed over members, scaled to [0, 1]) is
@@ -109,6 +120,15 @@ class GradCamSpec(_Part):
     members: tuple[GradCamMember, ...] = Field(min_length=1)
     grid: tuple[int, int]
     chosen_because: str = ""
+    graph: str | None = Field(
+        None,
+        description=(
+            "ONNX file in the bundle that computes the served outputs and this map in one call "
+            "(no TensorFlow at serving time); without it the map comes from model.keras"
+        ),
+    )
+    graph_output: str = "gradcam"
+    parity: GradCamParity | None = None
 
 
 class Calibration(_Part):
@@ -204,6 +224,10 @@ class ModelCard(_Part):
         for key in LATER_THRESHOLD_FIELDS:
             if threshold.get(key) is None:
                 threshold.pop(key, None)
+        gradcam = raw["gradcam"]
+        if gradcam.get("graph") is None:
+            for key in LATER_GRADCAM_FIELDS:
+                gradcam.pop(key, None)
         return raw
 
     def write(self, bundle_dir: str | Path) -> Path:

@@ -1,4 +1,6 @@
-"""Grad-CAM on the retained Keras model, compiled once as a tf.function.
+"""Grad-CAM: from the bundle's ONNX Grad-CAM graph (served), or from the retained Keras model
+compiled once as a tf.function (the reference the graph is checked against at export, and the
+fallback for bundles without the graph or with GRADCAM_BACKEND=keras).
 
 The score is the logit (the sigmoid's input), not the probability: at probabilities near 0/1 the
 sigmoid's gradient vanishes and the map would be noise. With several member networks (an
@@ -20,6 +22,8 @@ import numpy as np
 
 from engine.card import GradCamSpec
 from engine.runtime import import_keras, import_tensorflow
+
+MAP_EPSILON = 1e-8  # keeps an all-zero map at zero when it is scaled to [0, 1]
 
 
 class GradCam:
@@ -44,7 +48,7 @@ class GradCam:
         grid = tf.constant(spec.grid, tf.int32)
 
         def normalised(cam: tf.Tensor) -> tf.Tensor:
-            return cam / (tf.reduce_max(cam) + 1e-8)
+            return cam / (tf.reduce_max(cam) + MAP_EPSILON)
 
         @tf.function(
             input_signature=[tf.TensorSpec((1, image_size, image_size, 1), tf.float32)],
@@ -85,3 +89,24 @@ class GradCam:
         """The map and the Keras model's own probability for the same input (ONNX parity)."""
         cam, prob = self._heatmap(image[np.newaxis].astype(np.float32))
         return cam.numpy(), float(prob.numpy())
+
+
+class OnnxGradCam:
+    """The bundle's Grad-CAM graph: probability, guard features and map in one ONNX Runtime call
+    (the forward pass is shared with the answer; no TensorFlow in the process)."""
+
+    def __init__(self, bundle: Any) -> None:
+        self.bundle = bundle
+        self.output = bundle.card.gradcam.graph_output
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.run(image)[self.output]
+
+    def run(self, image: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
+        """Every output of the graph for one (S, S, 1) input, the map as a 2-D array."""
+        return self.bundle.run_gradcam(image, threads)
+
+    def with_probability(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        outputs = self.run(image)
+        probability = outputs[self.bundle.card.probability_output.name].reshape(-1)[0]
+        return outputs[self.output], float(probability)

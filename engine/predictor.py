@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
-from engine.bundle import ModelBundle
+from engine.bundle import BundleError, ModelBundle
 from engine.ood import OodGuard, OodVerdict
-from engine.overlay import render_overlay, shrink
+from engine.overlay import encode_png, render_overlay, shrink
 from engine.population import OutsidePopulationError, PopulationCheck, population_warning
 from engine.settings import EngineSettings
 from imaging import NotChestXrayError, colourfulness, decode_upload, preprocess_grayscale
@@ -71,10 +73,18 @@ class Predictor:
         heatmap_max_side: int = 512,
         tf_threads: int = 1,
         load_gradcam: bool = True,
+        gradcam_backend: str = "onnx",
         refuse_out_of_distribution: bool = True,
         population_check: PopulationCheck = "warn",
+        threads_alone: int = 0,
     ) -> None:
         self.bundle = bundle
+        # A prediction that has the process to itself runs ONNX on `threads_alone` threads (0: all
+        # the cores it may use); while several run at once each keeps the bundle's thread count,
+        # so a quiet replica answers sooner and a busy one does not oversubscribe its cores.
+        self.threads_alone = threads_alone or len(os.sched_getaffinity(0))
+        self._running = 0
+        self._running_lock = threading.Lock()
         self.threshold = bundle.threshold if threshold is None else float(threshold)
         self.max_image_pixels = max_image_pixels
         self.heatmap_max_side = heatmap_max_side
@@ -84,11 +94,24 @@ class Predictor:
         self.population_check = population_check
         self.gradcam: Any = None
         self._gradcam_pool: ThreadPoolExecutor | None = None
-        if load_gradcam:
+        if load_gradcam and gradcam_backend == "onnx" and bundle.has_gradcam_graph:
+            from engine.gradcam import OnnxGradCam
+
+            self.gradcam = OnnxGradCam(bundle)
+        elif load_gradcam:
             from engine.gradcam import GradCam
             from engine.runtime import configure_tensorflow
 
-            configure_tensorflow(tf_threads)
+            if gradcam_backend == "onnx":
+                log.info("the bundle has no Grad-CAM graph: heatmaps come from model.keras")
+            try:
+                configure_tensorflow(tf_threads)
+            except ImportError as exc:
+                raise BundleError(
+                    "heatmaps from model.keras need TensorFlow, which is not installed: give the "
+                    "bundle its Grad-CAM graph (python -m training gradcam-graph), install the "
+                    "keras-gradcam extra, or set GRADCAM_ENABLED=false"
+                ) from exc
             self.gradcam = GradCam(
                 bundle.keras_model(), bundle.card.gradcam, bundle.preprocessing.image_size
             )
@@ -111,20 +134,39 @@ class Predictor:
             heatmap_max_side=settings.heatmap_max_side,
             tf_threads=settings.tf_threads,
             load_gradcam=settings.gradcam_enabled,
+            gradcam_backend=settings.gradcam_backend,
             refuse_out_of_distribution=settings.ood_guard,
             population_check=settings.population_check,
+            threads_alone=settings.onnx_threads_alone,
         )
 
     @classmethod
     def from_directory(cls, model_dir: str | Path, **overrides: Any) -> Predictor:
         return cls.from_settings(EngineSettings(model_dir=Path(model_dir)), **overrides)
 
+    @property
+    def gradcam_in_graph(self) -> bool:
+        """The map comes from the bundle's Grad-CAM graph, with the answer, in one call."""
+        return self.gradcam is not None and self._gradcam_pool is None
+
     def warm_up(self) -> None:
-        """Trace the tf.function and touch ONNX once, so the first request is not the slow one."""
+        """Load every session a request may use (one thread, and every core for a prediction
+        alone), trace the tf.function, so the first request is not the slow one."""
         blank = np.zeros(self.bundle.preprocessing.input_shape, np.float32)
-        self.bundle.predict(blank[np.newaxis])
-        if self.gradcam is not None:
+        for threads in {None, self.threads_alone}:
+            self.bundle.run(blank[np.newaxis], threads)
+            if self.gradcam_in_graph:
+                self.gradcam.run(blank, threads)
+        if self.gradcam is not None and not self.gradcam_in_graph:
             self.gradcam(blank)
+        # One whole prediction on a made-up film, so the first upload does not pay for lazy
+        # initialisation in the decoders and OpenCV (a quarter of a second measured in the image,
+        # enough to make the admission estimate refuse a first burst).
+        gradient = np.linspace(0, 255, 256 * 192, dtype=np.float32).reshape(192, 256)
+        film = cv2.imencode(".png", gradient.astype(np.uint8))[1].tobytes()
+        answer = self._predict(film, heatmap=self.gradcam is not None, warm_up=True)
+        if answer.heatmap is not None:
+            encode_png(answer.heatmap.overlay)
 
     def judge(self, outputs: dict[str, np.ndarray], gray: np.ndarray, colour: float) -> OodVerdict:
         if self.guard is None:
@@ -148,6 +190,19 @@ class Predictor:
         return grid, time.perf_counter() - started
 
     def predict(self, data: bytes, heatmap: bool = True) -> Prediction:
+        with self._running_lock:
+            self._running += 1
+        try:
+            return self._predict(data, heatmap)
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    def _onnx_threads(self) -> int | None:
+        """Every allowed core when this is the only prediction running, else the bundle's."""
+        return self.threads_alone if self._running == 1 else None
+
+    def _predict(self, data: bytes, heatmap: bool, warm_up: bool = False) -> Prediction:
         """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray,
         `NotChestXrayError` (with the score) when the guard refuses it, and
         `OutsidePopulationError` when the header's age is outside the population and the check
@@ -155,19 +210,27 @@ class Predictor:
         if heatmap and self.gradcam is None:
             raise RuntimeError("this predictor was created without Grad-CAM")
         t0 = time.perf_counter()
-        header, gray = decode_upload(data, self.bundle.preprocessing, self.max_image_pixels)
+        limit = None if warm_up else self.max_image_pixels  # the made-up film may be over it
+        header, gray = decode_upload(data, self.bundle.preprocessing, limit)
         warnings = self.population_warnings(header.dicom)
         t1 = time.perf_counter()
         tensor = preprocess_grayscale(gray, self.bundle.preprocessing)
         t2 = time.perf_counter()
         explaining: Future | None = None
-        if heatmap:
-            explaining = self._gradcam_pool.submit(self._timed_gradcam, tensor)
-        outputs = self.bundle.run(tensor[np.newaxis])
+        grid = None
+        if heatmap and self.gradcam_in_graph:
+            # the answer and the map from one forward pass
+            outputs = self.gradcam.run(tensor, self._onnx_threads())
+            grid = outputs[self.gradcam.output]
+        else:
+            if heatmap:
+                explaining = self._gradcam_pool.submit(self._timed_gradcam, tensor)
+            alone = self._onnx_threads() if explaining is None else None  # TF has the other core
+            outputs = self.bundle.run(tensor[np.newaxis], alone)
         probability = float(outputs[self.bundle.card.probability_output.name].reshape(-1)[0])
         t3 = time.perf_counter()
         verdict = self.judge(outputs, gray, colourfulness(data, header) if self.guard else 0.0)
-        if not verdict.in_distribution and self.refuse_out_of_distribution:
+        if not verdict.in_distribution and self.refuse_out_of_distribution and not warm_up:
             if explaining is not None:
                 explaining.cancel()  # a refused image gets no heatmap (if it has not started)
             raise NotChestXrayError(verdict.reason or "not a chest X-ray", verdict.score)
@@ -181,6 +244,10 @@ class Predictor:
         explained = None
         if explaining is not None:
             grid, gradcam_seconds = explaining.result()
+            # gradcam: its own compute time, which overlapped inference and the guard; total is
+            # the wall time, so the stages may add up to more than the total.
+            timings["gradcam"] = gradcam_seconds
+        if grid is not None:
             t5 = time.perf_counter()
             film = shrink(gray, self.heatmap_max_side)
             overlay = render_overlay(film, grid, strength=probability)
@@ -193,9 +260,7 @@ class Predictor:
                 empty=bool(grid.max() < 1e-6),
                 strength=float(np.clip(probability, 0.0, 1.0)),
             )
-            # gradcam: its own compute time, which overlapped inference and the guard; total is
-            # the wall time, so the stages may add up to more than the total.
-            timings.update({"gradcam": gradcam_seconds, "overlay": t6 - t5})
+            timings["overlay"] = t6 - t5
         timings["total"] = time.perf_counter() - t0
         return Prediction(
             probability=probability,

@@ -38,13 +38,35 @@ class EngineSettings(BaseSettings):
     max_image_pixels: int = Field(
         50_000_000, gt=0, description="Largest width x height accepted, checked before decoding."
     )
-    onnx_threads: int = Field(1, ge=1, le=64, description="ONNX Runtime intra-op threads.")
+    onnx_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="ONNX Runtime intra-op threads of each prediction while several run at once.",
+    )
+    onnx_threads_alone: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description=(
+            "ONNX Runtime intra-op threads of a prediction that runs alone (0 = every core the "
+            "process may use; set it to ONNX_THREADS to turn this off)."
+        ),
+    )
     tf_threads: int = Field(1, ge=1, le=64, description="TensorFlow threads for Grad-CAM.")
     gradcam_enabled: bool = Field(
         True,
         description=(
             "Load TensorFlow and the Keras model for Grad-CAM heatmaps. false: probabilities only, "
             "about 550 MB less memory, and heatmap=true answers 400."
+        ),
+    )
+    gradcam_backend: Literal["onnx", "keras"] = Field(
+        "onnx",
+        description=(
+            "onnx = the bundle's Grad-CAM graph gives the answer and the map in one ONNX Runtime "
+            "call, without TensorFlow; keras = TensorFlow's gradients on model.keras (the "
+            "reference; also used when a bundle has no Grad-CAM graph)."
         ),
     )
     heatmap_max_side: int = Field(

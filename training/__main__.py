@@ -1,4 +1,4 @@
-"""Command line: python -m training train|evaluate|export|calibrate --help."""
+"""Command line: python -m training train|evaluate|export|calibrate|gradcam-graph --help."""
 
 from __future__ import annotations
 
@@ -132,6 +132,21 @@ def _calibrate(args: argparse.Namespace) -> None:
     print(f"site-calibrated bundle: {out} (report: {out / 'site_calibration' / 'report.md'})")
 
 
+def _gradcam_graph(args: argparse.Namespace) -> None:
+    from training.export import ExportError
+    from training.gradcam_graph import add_to_bundle
+
+    try:
+        checked = add_to_bundle(Path(args.model), Path(args.films))
+    except ExportError as exc:
+        raise SystemExit(f"gradcam-graph: {exc}") from None
+    print(
+        f"{args.model}: gradcam.onnx written; on {checked.images} films its maps differ from "
+        f"TensorFlow's by at most {checked.max_abs_diff:.2g} (correlation >= "
+        f"{checked.min_correlation:.6f})"
+    )
+
+
 def _add_settings_flags(
     parser: argparse.ArgumentParser, flags: dict[str, str], defaults: object = DEFAULTS
 ) -> None:
@@ -221,6 +236,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="cost of a missed pneumonia relative to a false alarm (default: the bundle's)",
     )
     c.set_defaults(func=_calibrate)
+
+    g = sub.add_parser(
+        "gradcam-graph",
+        formatter_class=_HelpFormatter,
+        help="add the ONNX Grad-CAM graph to a bundle exported before it existed",
+    )
+    g.add_argument("--model", required=True, help="bundle folder (changed in place)")
+    g.add_argument("--films", required=True, help="a folder of films to check the graph on")
+    g.set_defaults(func=_gradcam_graph)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""Write a model bundle: model.keras, model.onnx (tf2onnx, opset 17), ood_stats.npz and the card.
+"""Write a model bundle: model.keras, model.onnx (tf2onnx, opset 17), gradcam.onnx (the same graph
+with Grad-CAM, training/gradcam_graph.py), ood_stats.npz and the card.
 
 Export refuses to finish unless ONNX Runtime reproduces Keras on real preprocessed images, for
 every output, within the parity bound; the measured difference goes into the card.
@@ -127,7 +128,9 @@ def export_bundle(
         ),
         preprocessing=params,
         threshold=threshold,
-        gradcam=graph.gradcam,
+        # The Grad-CAM graph is written and recorded below, once the rest loads (a spec carried
+        # over from another bundle, as site calibration does, names that bundle's graph).
+        gradcam=graph.gradcam.model_copy(update={"graph": None, "parity": None}),
         calibration=calibration,
         ood=guard.spec,
         onnx=OnnxInfo(opset=OPSET),
@@ -152,11 +155,16 @@ def export_bundle(
             f"{checked.features_max_rel_diff or 0.0:.3g}, limit {FEATURES_TOLERANCE}); "
             f"{CARD_FILE} records it, do not ship this bundle"
         )
+    from training.gradcam_graph import add_gradcam_graph
+
+    maps = add_gradcam_graph(graph.model, out_dir, parity_images[:MIN_PARITY_IMAGES])
     log.info(
-        "exported %s: parity max |Keras - ONNX| = %.2e on %d images (features %.2e relative)",
+        "exported %s: parity max |Keras - ONNX| = %.2e on %d images (features %.2e relative); "
+        "Grad-CAM graph max |TensorFlow - ONNX| = %.2e",
         out_dir,
         checked.max_abs_diff,
         checked.images,
         checked.features_max_rel_diff or 0.0,
+        maps.max_abs_diff,
     )
     return ModelBundle.load(out_dir)

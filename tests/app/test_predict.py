@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from engine import ModelBundle
+from engine.gradcam import GradCam
 from imaging import preprocess_bytes
 from tests.app.conftest import make_client
 from tests.images import jpeg_bytes, png_bytes, synthetic_film
@@ -64,11 +65,12 @@ def test_format_comes_from_the_bytes_not_the_name(client, synthetic_xray):
 
 def test_service_probability_matches_keras_on_the_same_tensor(client):
     """ONNX through HTTP == the retained Keras model on the same preprocessed tensor, 1e-5."""
-    predictor = client.app.state.service.predictor
+    bundle = client.app.state.service.predictor.bundle
+    reference = GradCam(bundle.keras_model(), bundle.card.gradcam, bundle.preprocessing.image_size)
     for name, data in UPLOADS.items():
         served = post(client, data, params={"heatmap": "false"}).json()
-        tensor = preprocess_bytes(data, predictor.bundle.preprocessing)
-        _, keras_probability = predictor.gradcam.with_probability(tensor)
+        tensor = preprocess_bytes(data, bundle.preprocessing)
+        _, keras_probability = reference.with_probability(tensor)
         assert abs(served["probability"] - keras_probability) <= 1e-5, name
 
 

@@ -23,7 +23,8 @@ def test_trained_bundle_has_everything_the_engine_needs(synthetic_bundle):
     assert 0.0 <= card.threshold.value <= 1.0 and "calibrated" in card.threshold.method
     assert card.calibration is not None and card.calibration.slope != 0
     assert card.ood is not None and card.ood.threshold > 0 and len(card.ood.blocks) == 14
-    assert set(card.sha256) == {"model.onnx", "model.keras", "ood_stats.npz"}
+    assert set(card.sha256) == {"model.onnx", "model.keras", "ood_stats.npz", "gradcam.onnx"}
+    assert card.gradcam.graph == "gradcam.onnx" and card.gradcam.parity.max_abs_diff <= 1e-4
     assert [o.name for o in card.outputs] == ["probability", "ood_features"]
     assert len(card.gradcam.members) == 2 and card.gradcam.grid == (19, 19)
     assert card.gradcam.members[0].feature_layers == ("m0_block4_relu", "m0_block5_relu")

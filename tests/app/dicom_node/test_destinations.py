@@ -46,7 +46,10 @@ class StowServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        """Stop serving and close the socket: a later connection is refused at once (with the
+        socket left listening, it would wait for the client's 30 s timeout)."""
         self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
