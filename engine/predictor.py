@@ -190,6 +190,10 @@ class Predictor:
         return grid, time.perf_counter() - started
 
     def predict(self, data: bytes, heatmap: bool = True) -> Prediction:
+        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray,
+        `NotChestXrayError` (with the score) when the guard refuses it, and
+        `OutsidePopulationError` when the header's age is outside the population and the check
+        refuses."""
         with self._running_lock:
             self._running += 1
         try:
@@ -203,10 +207,8 @@ class Predictor:
         return self.threads_alone if self._running == 1 else None
 
     def _predict(self, data: bytes, heatmap: bool, warm_up: bool = False) -> Prediction:
-        """Raises an `imaging.ImageError` subclass when the bytes are not a usable X-ray,
-        `NotChestXrayError` (with the score) when the guard refuses it, and
-        `OutsidePopulationError` when the header's age is outside the population and the check
-        refuses."""
+        """The prediction itself; `warm_up` lifts the pixel limit and the refusal for the
+        made-up film `warm_up()` sends."""
         if heatmap and self.gradcam is None:
             raise RuntimeError("this predictor was created without Grad-CAM")
         t0 = time.perf_counter()

@@ -57,8 +57,8 @@ class EngineSettings(BaseSettings):
     gradcam_enabled: bool = Field(
         True,
         description=(
-            "Load TensorFlow and the Keras model for Grad-CAM heatmaps. false: probabilities only, "
-            "about 550 MB less memory, and heatmap=true answers 400."
+            "Grad-CAM heatmaps (see GRADCAM_BACKEND). false: probabilities only, and "
+            "heatmap=true answers 400."
         ),
     )
     gradcam_backend: Literal["onnx", "keras"] = Field(
