@@ -81,6 +81,7 @@ class Threshold(_Part):
 # Threshold fields added with the expected-cost rule; absent from the cards written before it.
 LATER_THRESHOLD_FIELDS = ("rule", "false_negative_cost", "mean_logit_cut", "calibration_prevalence")
 LATER_GRADCAM_FIELDS = {"graph": None, "graph_output": "gradcam", "parity": None}
+GRADCAM_DEFAULTS = {"method": "gradcam"}
 
 
 class Population(_Part):
@@ -120,6 +121,14 @@ class GradCamSpec(_Part):
     members: tuple[GradCamMember, ...] = Field(min_length=1)
     grid: tuple[int, int]
     chosen_because: str = ""
+    method: Literal["gradcam", "hirescam"] = Field(
+        "gradcam",
+        description=(
+            "gradcam: each channel weighted by its mean gradient (Selvaraju et al. 2017); "
+            "hirescam: gradient times activation at every position, summed over channels "
+            "(Draelos and Carin 2020)"
+        ),
+    )
     graph: str | None = Field(
         None,
         description=(
@@ -228,6 +237,9 @@ class ModelCard(_Part):
         if gradcam.get("graph") is None:
             for key in LATER_GRADCAM_FIELDS:
                 gradcam.pop(key, None)
+        for key, default in GRADCAM_DEFAULTS.items():
+            if gradcam.get(key) == default:
+                gradcam.pop(key)
         return raw
 
     def write(self, bundle_dir: str | Path) -> Path:

@@ -7,7 +7,11 @@ sigmoid's gradient vanishes and the map would be noise. With several member netw
 ensemble) the score is their mean logit, and a layer's map is the sum of the members' maps. With
 several layers (blocks 4 and 5 of the shipped model), each layer's map is scaled to [0, 1],
 upsampled to the finest grid and the maps are multiplied: the coarse map says where, the finer one
-sharpens it, and a peak must be in both (it keeps the heat off the film's edge). The map always
+sharpens it, and a peak must be in both (it keeps the heat off the film's edge). The card's
+`method` says how a layer's map is made: Grad-CAM weights each channel by its mean gradient;
+HiResCAM multiplies gradient and activation at every position before summing the channels, so
+the map is each position's first-order share of the score rather than a channel's average
+importance painted wherever that channel fires (Draelos and Carin 2020). The map always
 explains the positive label's score, whatever the answer: where the model saw evidence for
 pneumonia ("evidence for NORMAL" lit shoulders and clavicles, which means nothing on a film). How
 much evidence there was is the probability, which the overlay uses as its colour strength. Layer
@@ -50,6 +54,13 @@ class GradCam:
         def normalised(cam: tf.Tensor) -> tf.Tensor:
             return cam / (tf.reduce_max(cam) + MAP_EPSILON)
 
+        def weighting(gradient: tf.Tensor) -> tf.Tensor:
+            """What multiplies the activations: the gradient itself (HiResCAM) or its mean over
+            the map (Grad-CAM)."""
+            if spec.method == "hirescam":
+                return gradient
+            return tf.reduce_mean(gradient, axis=(1, 2), keepdims=True)
+
         @tf.function(
             input_signature=[tf.TensorSpec((1, image_size, image_size, 1), tf.float32)],
             reduce_retracing=True,
@@ -65,11 +76,7 @@ class GradCam:
             for j in range(layers):
                 cam = tf.add_n(
                     [
-                        tf.nn.relu(
-                            tf.reduce_sum(
-                                tf.reduce_mean(g[j], axis=(1, 2), keepdims=True) * f[j], -1
-                            )
-                        )
+                        tf.nn.relu(tf.reduce_sum(weighting(g[j]) * f[j], -1))
                         for g, f in zip(grads, feature_maps, strict=True)
                     ]
                 )

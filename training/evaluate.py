@@ -153,6 +153,9 @@ def robustness(
     return out
 
 
+METHOD_NAMES = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}
+
+
 def heatmap_summary(
     bundle: ModelBundle, tensors: list[np.ndarray], labels: np.ndarray, probs: np.ndarray
 ) -> dict:
@@ -164,6 +167,7 @@ def heatmap_summary(
     maps = [cam(t) for t in tqdm(tensors, desc="Grad-CAM", unit="film", leave=False)]
     sick = np.flatnonzero(np.asarray(labels) == 1)
     return {
+        "method": bundle.card.gradcam.method,
         **summarize_maps([maps[i] for i in sick]),
         "colour": colour_by_answer(maps, probs, bundle.threshold),
     }
@@ -367,7 +371,8 @@ def markdown_report(results: dict[str, Any], has_curves: bool) -> str:
     maps = results.get("heatmaps_pneumonia_films")
     if maps:
         lines += [
-            f"Grad-CAM on the pneumonia films ({maps['maps']} maps, {maps['empty_maps']} empty): "
+            f"Heatmaps ({METHOD_NAMES[maps.get('method', 'gradcam')]}) of the pneumonia films "
+            f"({maps['maps']} maps, {maps['empty_maps']} empty): "
             f"peak on the outer ring of a 10x10 grid {maps['peak_on_outer_ring_share']:.1%} (on "
             f"the map's own grid {maps['peak_on_own_grid_ring_share']:.1%}); median share "
             f"of the map inside the thorax box {maps['median_mass_in_thorax_box']:.3f}.",

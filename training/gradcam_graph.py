@@ -37,8 +37,13 @@ from training.model import BLOCK_FILTERS, INPUT_NAME
 from training.serving import FEATURES_OUTPUT, PROBABILITY_OUTPUT
 
 GRADCAM_OUTPUT = "gradcam"
-# Largest |TensorFlow - ONNX| of a map value (float32 sums in another order differ by ~1e-6).
-GRADCAM_TOLERANCE = 1e-4
+# Largest |TensorFlow - ONNX| of a map value, and the lowest correlation of two maps. Float32
+# sums in another order differ by ~1e-6, but where two values of a max-pool window are equal to
+# within that rounding, the two runtimes can route the gradient to different positions: HiResCAM
+# maps, read position by position, then differ locally (2.8e-3 at worst measured on the shipped
+# model's sample uploads, correlation 0.999998).
+GRADCAM_TOLERANCE = 0.02
+GRADCAM_MIN_CORRELATION = 0.999
 _FEATURE_LAYER = re.compile(r"^(?P<prefix>.*)block(?P<block>\d+)_relu$")
 
 
@@ -141,7 +146,11 @@ def gradcam_function(model: keras.Model, spec: GradCamSpec, image_size: int) -> 
             for block in range(last, first - 1, -1):
                 at_relu = _pool_backward(relu[block], pool[block], grad)
                 if block in cams:
-                    weights = tf.reduce_mean(at_relu, axis=(1, 2), keepdims=True)
+                    weights = (
+                        at_relu
+                        if spec.method == "hirescam"
+                        else tf.reduce_mean(at_relu, axis=(1, 2), keepdims=True)
+                    )
                     cams[block].append(tf.nn.relu(tf.reduce_sum(weights * relu[block], -1)))
                 if block == first:
                     break
@@ -246,10 +255,15 @@ def add_gradcam_graph(model: keras.Model, bundle_dir: Path, images: np.ndarray):
     named.write(bundle_dir)
     try:
         checked = gradcam_parity(model, named.gradcam, ModelBundle.load(bundle_dir), images)
-        if checked.max_abs_diff > GRADCAM_TOLERANCE or checked.probability_max_abs_diff > 1e-5:
+        if (
+            checked.max_abs_diff > GRADCAM_TOLERANCE
+            or checked.min_correlation < GRADCAM_MIN_CORRELATION
+            or checked.probability_max_abs_diff > 1e-5
+        ):
             raise ExportError(
                 f"the Grad-CAM graph disagrees with TensorFlow's Grad-CAM on {checked.images} "
                 f"images (map by {checked.max_abs_diff:.3g}, limit {GRADCAM_TOLERANCE}; "
+                f"correlation {checked.min_correlation:.6f}, at least {GRADCAM_MIN_CORRELATION}; "
                 f"probability by {checked.probability_max_abs_diff:.3g})"
             )
     except BaseException:
