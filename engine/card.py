@@ -110,7 +110,10 @@ class GradCamParity(_Part):
     max_abs_diff: float = Field(description="largest |TensorFlow - ONNX| of a map value")
     min_correlation: float = Field(description="lowest Pearson correlation of a pair of maps")
     probability_max_abs_diff: float = Field(description="its probability against model.onnx's")
-    tolerance: float
+    tolerance: float = Field(
+        description="the export's gate: the lowest correlation allowed (older cards: the "
+        "largest difference allowed)"
+    )
 
 
 class GradCamSpec(_Part):

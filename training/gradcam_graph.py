@@ -37,13 +37,14 @@ from training.model import BLOCK_FILTERS, INPUT_NAME
 from training.serving import FEATURES_OUTPUT, PROBABILITY_OUTPUT
 
 GRADCAM_OUTPUT = "gradcam"
-# Largest |TensorFlow - ONNX| of a map value, and the lowest correlation of two maps. Float32
-# sums in another order differ by ~1e-6, but where two values of a max-pool window are equal to
-# within that rounding, the two runtimes can route the gradient to different positions: HiResCAM
-# maps, read position by position, then differ locally (2.8e-3 at worst measured on the shipped
-# model's sample uploads, correlation 0.999998).
-GRADCAM_TOLERANCE = 0.02
-GRADCAM_MIN_CORRELATION = 0.999
+# The lowest correlation of a graph map with TensorFlow's, the export gate (issue 21 asks 0.98).
+# Not a largest difference: where two values of a max-pool window are equal to within float
+# rounding, the two runtimes can route the gradient to different positions, and HiResCAM maps,
+# read position by position, then differ locally (measured: 2.8e-3 at worst on the shipped
+# model's sample uploads, 0.05 on a weakly trained test bundle, correlations 0.999998 and
+# 0.9998). A wrong backward pass correlates far lower (0.84 to 0.96 in the first draft of this
+# module). The largest difference is recorded beside it.
+GRADCAM_MIN_CORRELATION = 0.99
 _FEATURE_LAYER = re.compile(r"^(?P<prefix>.*)block(?P<block>\d+)_relu$")
 
 
@@ -231,7 +232,7 @@ def gradcam_parity(
         max_abs_diff=worst,
         min_correlation=lowest,
         probability_max_abs_diff=probability,
-        tolerance=GRADCAM_TOLERANCE,
+        tolerance=GRADCAM_MIN_CORRELATION,
     )
 
 
@@ -256,14 +257,13 @@ def add_gradcam_graph(model: keras.Model, bundle_dir: Path, images: np.ndarray):
     try:
         checked = gradcam_parity(model, named.gradcam, ModelBundle.load(bundle_dir), images)
         if (
-            checked.max_abs_diff > GRADCAM_TOLERANCE
-            or checked.min_correlation < GRADCAM_MIN_CORRELATION
+            checked.min_correlation < GRADCAM_MIN_CORRELATION
             or checked.probability_max_abs_diff > 1e-5
         ):
             raise ExportError(
                 f"the Grad-CAM graph disagrees with TensorFlow's Grad-CAM on {checked.images} "
-                f"images (map by {checked.max_abs_diff:.3g}, limit {GRADCAM_TOLERANCE}; "
-                f"correlation {checked.min_correlation:.6f}, at least {GRADCAM_MIN_CORRELATION}; "
+                f"images (map correlation {checked.min_correlation:.6f}, at least "
+                f"{GRADCAM_MIN_CORRELATION}; largest map difference {checked.max_abs_diff:.3g}; "
                 f"probability by {checked.probability_max_abs_diff:.3g})"
             )
     except BaseException:

@@ -18,7 +18,7 @@ from training import gradcam_graph
 from training.__main__ import main as training_main
 from training.export import ExportError
 from training.gradcam_graph import (
-    GRADCAM_TOLERANCE,
+    GRADCAM_MIN_CORRELATION,
     _pool_backward,
     add_gradcam_graph,
     resize_matrix,
@@ -49,6 +49,10 @@ def test_resize_matrix_is_tensorflows_bilinear_resize():
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-6)
 
 
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
 def _films(params, count=6):
     return [
         preprocess_bytes(png_bytes(synthetic_film(seed, pneumonia=seed % 2 == 0)), params)
@@ -69,8 +73,7 @@ def test_the_graph_gives_the_served_answer_and_tensorflows_map(synthetic_bundle)
         np.testing.assert_allclose(outputs["ood_features"], served["ood_features"], rtol=1e-4)
         assert outputs["gradcam"].shape == spec.grid
         expected = reference(tensor)
-        assert np.abs(outputs["gradcam"] - expected).max() <= GRADCAM_TOLERANCE
-        assert np.corrcoef(outputs["gradcam"].ravel(), expected.ravel())[0, 1] >= 0.999
+        assert _correlation(outputs["gradcam"], expected) >= GRADCAM_MIN_CORRELATION
 
 
 @pytest.mark.slow
@@ -81,7 +84,7 @@ def test_both_backends_answer_alike(synthetic_bundle):
         synthetic_bundle, ood_guard=False, gradcam_backend="keras"
     ).predict(data)
     assert abs(graph.probability - keras.probability) <= 1e-6
-    assert np.abs(graph.heatmap.grid - keras.heatmap.grid).max() <= GRADCAM_TOLERANCE
+    assert _correlation(graph.heatmap.grid, keras.heatmap.grid) >= GRADCAM_MIN_CORRELATION
     assert "gradcam" in keras.timings_ms and "gradcam" not in graph.timings_ms
 
 
@@ -102,7 +105,7 @@ def bundle_without_graph(synthetic_bundle, tmp_path):
 def test_a_graph_that_disagrees_is_not_recorded(bundle_without_graph, monkeypatch):
     before = json.loads((bundle_without_graph / "model_card.json").read_text())
     bundle = ModelBundle.load(bundle_without_graph)
-    monkeypatch.setattr(gradcam_graph, "GRADCAM_TOLERANCE", -1.0)
+    monkeypatch.setattr(gradcam_graph, "GRADCAM_MIN_CORRELATION", 1.5)
     with pytest.raises(ExportError, match="disagrees"):
         add_gradcam_graph(
             bundle.keras_model(), bundle_without_graph, np.stack(_films(bundle.preprocessing, 8))
@@ -120,7 +123,7 @@ def test_the_command_gives_an_older_bundle_its_graph(bundle_without_graph, small
     assert "gradcam.onnx written" in capsys.readouterr().out
     card = ModelCard.read(bundle_without_graph)
     assert card.gradcam.graph == "gradcam.onnx"
-    assert card.gradcam.parity.max_abs_diff <= GRADCAM_TOLERANCE
+    assert card.gradcam.parity.min_correlation >= GRADCAM_MIN_CORRELATION
     assert Predictor(ModelBundle.load(bundle_without_graph)).gradcam_in_graph
 
 
@@ -134,7 +137,7 @@ def test_both_map_methods_convert_exactly(bundle_without_graph):
     bundle = ModelBundle.load(bundle_without_graph)
     films = _films(bundle.preprocessing, 8)
     checked = add_gradcam_graph(bundle.keras_model(), bundle_without_graph, np.stack(films))
-    assert checked.max_abs_diff <= GRADCAM_TOLERANCE
+    assert checked.min_correlation >= GRADCAM_MIN_CORRELATION
     bundle = ModelBundle.load(bundle_without_graph)
     spec = bundle.card.gradcam
     hires = GradCam(

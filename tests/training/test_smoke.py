@@ -12,7 +12,7 @@ from engine import ModelBundle, ModelCard, Predictor
 from imaging import preprocess_bytes
 from tests.images import png_bytes, synthetic_film
 from training.evaluate import evaluate
-from training.gradcam_graph import GRADCAM_MIN_CORRELATION, GRADCAM_TOLERANCE
+from training.gradcam_graph import GRADCAM_MIN_CORRELATION
 
 
 @pytest.mark.slow
@@ -26,7 +26,6 @@ def test_trained_bundle_has_everything_the_engine_needs(synthetic_bundle):
     assert card.ood is not None and card.ood.threshold > 0 and len(card.ood.blocks) == 14
     assert set(card.sha256) == {"model.onnx", "model.keras", "ood_stats.npz", "gradcam.onnx"}
     assert card.gradcam.graph == "gradcam.onnx" and card.gradcam.method == "hirescam"
-    assert card.gradcam.parity.max_abs_diff <= GRADCAM_TOLERANCE
     assert card.gradcam.parity.min_correlation >= GRADCAM_MIN_CORRELATION
     assert [o.name for o in card.outputs] == ["probability", "ood_features"]
     assert len(card.gradcam.members) == 2 and card.gradcam.grid == (19, 19)
