@@ -177,16 +177,17 @@ class ModelBundle:
 
     def run_gradcam(self, image: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
         """The Grad-CAM graph's outputs for one float32 (S, S, 1) input, by name."""
-        session = self.gradcam_session(threads)
-        feed = {self.card.input.name: image[np.newaxis].astype(np.float32, copy=False)}
-        names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(None, feed), strict=True))
+        return self._outputs(self.gradcam_session(threads), image[np.newaxis])
 
     def run(self, batch: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
         """Every graph output for a float32 batch (N, S, S, 1), by name."""
-        feed = {self.card.input.name: batch.astype(np.float32, copy=False)}
-        names = [o.name for o in self.card.outputs]
         session = self.session if threads is None else self._session(ONNX_FILE, threads)
+        return self._outputs(session, batch)
+
+    def _outputs(self, session: ort.InferenceSession, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """A session's outputs by name (checked against the card when it was loaded)."""
+        feed = {self.card.input.name: batch.astype(np.float32, copy=False)}
+        names = [o.name for o in session.get_outputs()]
         return dict(zip(names, session.run(None, feed), strict=True))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:

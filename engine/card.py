@@ -80,7 +80,7 @@ class Threshold(_Part):
 
 # Threshold fields added with the expected-cost rule; absent from the cards written before it.
 LATER_THRESHOLD_FIELDS = ("rule", "false_negative_cost", "mean_logit_cut", "calibration_prevalence")
-LATER_GRADCAM_FIELDS = {"graph": None, "graph_output": "gradcam", "parity": None}
+LATER_GRADCAM_FIELDS = ("graph", "graph_output", "parity")  # written only with a graph
 GRADCAM_DEFAULTS = {"method": "gradcam"}
 
 

@@ -30,6 +30,18 @@ from engine.runtime import import_keras, import_tensorflow
 MAP_EPSILON = 1e-8  # keeps an all-zero map at zero when it is scaled to [0, 1]
 
 
+def layer_map(tf: Any, method: str, gradient: Any, activation: Any) -> Any:
+    """One network's map of one layer, (N, H, W): the activations weighted by the gradient
+    itself (HiResCAM) or by its mean over the map (Grad-CAM), summed over channels, ReLU."""
+    if method != "hirescam":
+        gradient = tf.reduce_mean(gradient, axis=(1, 2), keepdims=True)
+    return tf.nn.relu(tf.reduce_sum(gradient * activation, -1))
+
+
+def scaled_to_peak(tf: Any, cam: Any) -> Any:
+    return cam / (tf.reduce_max(cam) + MAP_EPSILON)
+
+
 class GradCam:
     """Heatmaps in [0, 1] on the card's grid (the finest of its feature layers)."""
 
@@ -51,16 +63,6 @@ class GradCam:
         ]
         grid = tf.constant(spec.grid, tf.int32)
 
-        def normalised(cam: tf.Tensor) -> tf.Tensor:
-            return cam / (tf.reduce_max(cam) + MAP_EPSILON)
-
-        def weighting(gradient: tf.Tensor) -> tf.Tensor:
-            """What multiplies the activations: the gradient itself (HiResCAM) or its mean over
-            the map (Grad-CAM)."""
-            if spec.method == "hirescam":
-                return gradient
-            return tf.reduce_mean(gradient, axis=(1, 2), keepdims=True)
-
         @tf.function(
             input_signature=[tf.TensorSpec((1, image_size, image_size, 1), tf.float32)],
             reduce_retracing=True,
@@ -76,15 +78,15 @@ class GradCam:
             for j in range(layers):
                 cam = tf.add_n(
                     [
-                        tf.nn.relu(tf.reduce_sum(weighting(g[j]) * f[j], -1))
+                        layer_map(tf, spec.method, g[j], f[j])
                         for g, f in zip(grads, feature_maps, strict=True)
                     ]
                 )
                 if layers > 1:
                     cam = tf.image.resize(cam[..., tf.newaxis], grid, method="bilinear")[..., 0]
-                cam = normalised(cam[0])
+                cam = scaled_to_peak(tf, cam[0])
                 fused = cam if fused is None else fused * cam
-            return normalised(fused), tf.reshape(probability, (-1,))[0]
+            return scaled_to_peak(tf, fused), tf.reshape(probability, (-1,))[0]
 
         self._heatmap = heatmap
 
@@ -112,8 +114,3 @@ class OnnxGradCam:
     def run(self, image: np.ndarray, threads: int | None = None) -> dict[str, np.ndarray]:
         """Every output of the graph for one (S, S, 1) input, the map as a 2-D array."""
         return self.bundle.run_gradcam(image, threads)
-
-    def with_probability(self, image: np.ndarray) -> tuple[np.ndarray, float]:
-        outputs = self.run(image)
-        probability = outputs[self.bundle.card.probability_output.name].reshape(-1)[0]
-        return outputs[self.output], float(probability)

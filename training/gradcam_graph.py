@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from engine.bundle import GRADCAM_FILE
 from engine.card import GradCamParity, GradCamSpec
-from engine.gradcam import MAP_EPSILON, GradCam
+from engine.gradcam import GradCam, layer_map, scaled_to_peak
 from engine.runtime import stderr_without_chatter
 from training.export import OPSET, ExportError
 from training.model import BLOCK_FILTERS, INPUT_NAME
@@ -129,9 +129,6 @@ def gradcam_function(model: keras.Model, spec: GradCamSpec, image_size: int) -> 
             )
     members = len(chains)
 
-    def normalised(cam: tf.Tensor) -> tf.Tensor:
-        return cam / (tf.reduce_max(cam) + MAP_EPSILON)
-
     @tf.function(input_signature=[tf.TensorSpec((1, image_size, image_size, 1), tf.float32)])
     def explain(image: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         values = forward(image, training=False)
@@ -147,12 +144,7 @@ def gradcam_function(model: keras.Model, spec: GradCamSpec, image_size: int) -> 
             for block in range(last, first - 1, -1):
                 at_relu = _pool_backward(relu[block], pool[block], grad)
                 if block in cams:
-                    weights = (
-                        at_relu
-                        if spec.method == "hirescam"
-                        else tf.reduce_mean(at_relu, axis=(1, 2), keepdims=True)
-                    )
-                    cams[block].append(tf.nn.relu(tf.reduce_sum(weights * relu[block], -1)))
+                    cams[block].append(layer_map(tf, spec.method, at_relu, relu[block]))
                 if block == first:
                     break
                 kernel, scale = blocks[block]
@@ -164,12 +156,12 @@ def gradcam_function(model: keras.Model, spec: GradCamSpec, image_size: int) -> 
             if block in resizers:
                 rows, cols = resizers[block]
                 cam = tf.matmul(tf.matmul(rows, cam), cols, transpose_b=True)
-            cam = normalised(cam)
+            cam = scaled_to_peak(tf, cam)
             fused = cam if fused is None else fused * cam
         return (
             tf.identity(probability, name=PROBABILITY_OUTPUT),
             tf.identity(features, name=FEATURES_OUTPUT),
-            tf.identity(normalised(fused), name=GRADCAM_OUTPUT),
+            tf.identity(scaled_to_peak(tf, fused), name=GRADCAM_OUTPUT),
         )
 
     return explain
@@ -249,7 +241,9 @@ def add_gradcam_graph(model: keras.Model, bundle_dir: Path, images: np.ndarray):
     path = convert_gradcam(model, card.gradcam, card.preprocessing.image_size, bundle_dir)
     named = card.model_copy(
         update={
-            "gradcam": card.gradcam.model_copy(update={"graph": path.name}),
+            "gradcam": card.gradcam.model_copy(
+                update={"graph": path.name, "graph_output": GRADCAM_OUTPUT}
+            ),
             "sha256": {**card.sha256, path.name: sha256_file(path)},
         }
     )
