@@ -69,11 +69,37 @@ def time_calls(fn, repeats: int, warmup: int = 3) -> list[float]:
     return out
 
 
+# The vector instructions the networks' kernels can use. Machines of "the same kind" differ: the
+# shipped graph ran in 7.9 ms on one thread on an earlier one (stages.md at f5b4d2d) and 16.6 ms
+# on an AMD EPYC with AVX2 and no AVX-512 (b6a007e), so a figure is read with them.
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+
+
+def cpu_facts() -> dict[str, Any]:
+    """The processor's model name and which of SIMD_FLAGS it has (Linux /proc/cpuinfo)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    facts: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and "model" not in facts:
+            facts["model"] = value.strip()
+        elif key == "flags":
+            flags = set(value.split())
+            facts["simd"] = [flag for flag in SIMD_FLAGS if flag in flags]
+            break
+    return facts
+
+
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        **{f"cpu_{key}": value for key, value in cpu_facts().items()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
