@@ -94,6 +94,16 @@ def cpu_facts() -> dict[str, Any]:
     return facts
 
 
+def processor_line(facts: dict[str, Any]) -> str:
+    """'AMD EPYC, 2 cores (avx2, fma; no AVX-512)' from `machine()`'s facts."""
+    simd = facts.get("cpu_simd", [])
+    wide = "" if any(flag.startswith("avx512") for flag in simd) else "; no AVX-512"
+    return (
+        f"{facts.get('cpu_model', facts.get('processor', '?'))}, {facts.get('cpus')} cores "
+        f"({', '.join(simd) or 'no AVX2'}{wide})"
+    )
+
+
 def machine() -> dict[str, Any]:
     return {
         "python": platform.python_version(),

@@ -9,7 +9,7 @@ import argparse
 import subprocess
 import sys
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, machine, processor_line
 from benchmarks.previous import previous_bundle
 
 
@@ -147,7 +147,8 @@ def main() -> None:
     sections = [
         "# Benchmark results",
         "",
-        "Measured on this project's 2-core CI-class machine by `make bench`.",
+        "Measured by `make bench` on this project's CI-class machine: "
+        f"{processor_line(machine())}.",
         "",
     ]
     for title, module, args in scripts():

@@ -15,7 +15,14 @@ import time
 
 import numpy as np
 
-from benchmarks.common import machine, sample_uploads, summarize_ms, time_calls, write_result
+from benchmarks.common import (
+    machine,
+    processor_line,
+    sample_uploads,
+    summarize_ms,
+    time_calls,
+    write_result,
+)
 from benchmarks.previous import previous_bundle
 from engine import Predictor, default_model_dir
 from engine.bundle import onnx_session
@@ -207,6 +214,7 @@ def main() -> None:
         "| --- | --- |",
         f"| seed-style Keras `model.predict`, 1 image, median | {keras_s['median_ms']:.2f} ms |",
         f"| ONNX speed-up over the seed's way (same run) | {result['onnx_speedup_vs_seed']}x |",
+        f"| processor | {processor_line(result['machine'])} |",
         f"| float32 matmul peak (numpy 2048^2), 1 thread / all cores | {peak_1:.1f} / "
         f"{peak:.1f} GFLOP/s |",
         f"| ONNX batch 1, 1 thread: achieved | {onnx_gflops:.1f} GFLOP/s "
