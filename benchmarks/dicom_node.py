@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
+import psutil
 import pydicom
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -36,6 +37,7 @@ from pynetdicom import AE
 from app.dicom_node.destinations import without_nagle
 from app.dicom_node.orthanc import LocalOrthanc, free_port, orthanc_binary
 from benchmarks.common import REPO, machine, sample_uploads, summarize_ms, write_result
+from benchmarks.http_load import tree_rss_mb
 from benchmarks.server import start_uvicorn
 
 
@@ -153,6 +155,8 @@ def measure_node(one_by_one: list[bytes], burst: list[bytes], folder: Path) -> d
                     raise RuntimeError("the node did not start") from None
                 time.sleep(0.1)
         ready = time.perf_counter() - started
+        time.sleep(1.0)
+        rss_idle = tree_rss_mb(psutil.Process(node.pid))
         seen: dict[str, float] = {}
         since = orthanc.get("/changes?last")["Last"]
         modality = Modality(node_port, one_by_one[0])
@@ -170,9 +174,12 @@ def measure_node(one_by_one: list[bytes], burst: list[bytes], folder: Path) -> d
             modality.store(film)
         wait_reports(orthanc, uids, since, seen)
         elapsed = max(seen[u] for u in uids) - first
+        rss_after = tree_rss_mb(psutil.Process(node.pid))
         modality.close()
         return {
             "ready_s": round(ready, 2),
+            "rss_idle_mib": round(rss_idle, 1),
+            "rss_after_burst_mib": round(rss_after, 1),
             "one_by_one_arrival_to_sr": summarize_ms(latencies),
             "one_by_one_c_store_answer": summarize_ms(single_answers),
             "burst_films": len(burst),
@@ -243,7 +250,9 @@ def markdown(result: dict) -> str:
             "",
             f"The modality's C-STORE is answered in {answer['median_ms']:.1f} ms median "
             f"(p99 {answer['p99_ms']:.1f}) during the burst: the film is spooled and analysed "
-            f"after. Node ready (model loaded, port open) {node['ready_s']:.1f} s after start.",
+            f"after. Node ready (model loaded, port open) {node['ready_s']:.1f} s after start; "
+            f"its RSS {node['rss_idle_mib']:.0f} MiB idle and {node['rss_after_burst_mib']:.0f} "
+            "MiB after the burst.",
             "",
             f"Measured {result['machine']['when']}, {result['machine']['cpus']} cores.",
             "",

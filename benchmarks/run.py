@@ -121,6 +121,11 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             "benchmarks.dicom_node",
             [],
         ),
+        (
+            "The container image: size, start to ready, RSS idle and after load",
+            "benchmarks.image_memory",
+            [],
+        ),
         ("Soak: concurrency 32, mixed traffic", "benchmarks.soak", []),
         ("Grad-CAM: where the maps point, random-weight control", "benchmarks.heatmaps", []),
         ("Out-of-distribution guard: refusal rates", "benchmarks.ood_guard", []),

@@ -153,3 +153,23 @@ def test_cors_is_closed_unless_origins_are_configured(client, shipped_bundle_dir
         assert allowed.headers["access-control-allow-origin"] == "https://pacs.example"
         other = open_.options("/predict", headers=preflight)
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+def test_pictures_are_encoded_off_the_event_loop(client, synthetic_xray, monkeypatch):
+    """The PNG encoding runs in the prediction's worker thread, not on the event loop's."""
+    import threading
+
+    from app.routes import predict as route
+
+    threads = []
+    encode = route.encode_png
+
+    def recording(image):
+        threads.append(threading.current_thread())
+        return encode(image)
+
+    monkeypatch.setattr(route, "encode_png", recording)
+    response = client.post("/predict", files={"file": ("x.png", synthetic_xray)})
+    assert response.status_code == 200 and response.json()["heatmap"]
+    # anyio's worker threads; the event loop runs in the test client's portal thread
+    assert threads and all(t.name.startswith("AnyIO worker") for t in threads)
