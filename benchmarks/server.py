@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -56,18 +57,29 @@ def start_uvicorn(
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    while time.perf_counter() - started < timeout:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return proc, base, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None:
-            log = proc.stdout.read().decode(errors="replace")[-2000:] if capture_output else ""
-            raise RuntimeError(f"uvicorn exited with status {proc.returncode} {log}")
-        time.sleep(0.05)
+    if health_ready(base, timeout, running=lambda: proc.poll() is None):
+        return proc, base, time.perf_counter() - started
+    if proc.poll() is not None:
+        log = proc.stdout.read().decode(errors="replace")[-2000:] if capture_output else ""
+        raise RuntimeError(f"uvicorn exited with status {proc.returncode} {log}")
     proc.kill()
     raise RuntimeError(f"uvicorn did not become ready within {timeout:.0f} s")
+
+
+def health_ready(base: str, timeout: float, running: Callable[[], bool] = lambda: True) -> bool:
+    """Poll `base`/health until it answers 200 (True), or until `running()` turns false or
+    `timeout` seconds pass (False)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        if not running():
+            return False
+        time.sleep(0.05)
+    return False
 
 
 def stop_server(proc: subprocess.Popen, timeout: float = 30.0) -> None:

@@ -67,29 +67,23 @@ def _check_files(directory: Path, card: ModelCard) -> None:
             )
 
 
-def _check_graph(session: ort.InferenceSession, card: ModelCard) -> None:
+def _check_graph(session: ort.InferenceSession, card: ModelCard, name: str = ONNX_FILE) -> None:
+    """The graph's input and outputs are the card's; the Grad-CAM graph adds the map's output."""
     inputs = session.get_inputs()
     if len(inputs) != 1 or inputs[0].name != card.input.name:
-        raise BundleError(f"ONNX inputs {[i.name for i in inputs]} disagree with the card")
+        raise BundleError(f"{name} inputs {[i.name for i in inputs]} disagree with the card")
     expected = list(card.input.shape[1:])
     if list(inputs[0].shape[1:]) != expected or expected != list(card.preprocessing.input_shape):
         raise BundleError(
-            f"ONNX input shape {inputs[0].shape} disagrees with the card {expected} "
+            f"{name} input shape {inputs[0].shape} disagrees with the card {expected} "
             f"or the preprocessing {list(card.preprocessing.input_shape)}"
         )
     graph_outputs = [o.name for o in session.get_outputs()]
     card_outputs = [o.name for o in card.outputs]
+    if name != ONNX_FILE:
+        card_outputs.append(card.gradcam.graph_output)
     if graph_outputs != card_outputs:
-        raise BundleError(f"ONNX outputs {graph_outputs} disagree with the card {card_outputs}")
-
-
-def _check_gradcam_graph(session: ort.InferenceSession, card: ModelCard) -> None:
-    name = card.gradcam.graph
-    inputs = [i.name for i in session.get_inputs()]
-    outputs = [o.name for o in session.get_outputs()]
-    expected = [o.name for o in card.outputs] + [card.gradcam.graph_output]
-    if inputs != [card.input.name] or outputs != expected:
-        raise BundleError(f"{name} has inputs {inputs} and outputs {outputs}, not {expected}")
+        raise BundleError(f"{name} outputs {graph_outputs} disagree with the card {card_outputs}")
 
 
 @dataclass
@@ -162,10 +156,7 @@ class ModelBundle:
                     session = onnx_session(self.directory / name, key[1])
                 except Exception as exc:
                     raise BundleError(f"{name} cannot be loaded: {type(exc).__name__}") from exc
-                if name == ONNX_FILE:
-                    _check_graph(session, self.card)
-                else:
-                    _check_gradcam_graph(session, self.card)
+                _check_graph(session, self.card, name)
                 self._sessions[key] = session
         return self._sessions[key]
 
