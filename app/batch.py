@@ -26,6 +26,7 @@ COLUMNS = (
     "ood_score",
     "model_version",
     "warnings",
+    "population_score",
     "error",
 )
 
@@ -87,6 +88,9 @@ def score_bytes(
         in_distribution=str(result.in_distribution).lower(),
         ood_score="" if result.ood_score is None else f"{result.ood_score:.4f}",
         warnings="; ".join(result.warnings),
+        population_score=(
+            "" if result.population_score is None else f"{result.population_score:.4f}"
+        ),
     )
     return row, (result.heatmap.overlay if result.heatmap is not None else None)
 

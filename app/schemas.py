@@ -104,11 +104,24 @@ class PredictionResponse(BaseModel):
         default_factory=list,
         description=(
             "Sentences the reader should see beside the answer; empty when there is nothing to "
-            "say. E.g. a DICOM whose header says the patient is outside the population the "
-            "model was trained on (POPULATION_CHECK=refuse answers 422 outside_population "
-            "instead). Never a birth date or an exact age."
+            "say. E.g. a film that looks like an adult's from its pixels, or a DICOM whose "
+            "header says the patient is outside the population the model was trained on "
+            "(POPULATION_CHECK=refuse answers 422 outside_population instead). Never a birth "
+            "date or an exact age."
         ),
         examples=[[]],
+    )
+    population_score: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "How much the film looks like an adult's rather than a young child's, from its "
+            "pixels alone (0 to 1); at or above the model card's population.check.threshold "
+            "the answer carries a warning (POPULATION_CHECK=refuse: 422 outside_population). "
+            "null for a bundle without the check or with POPULATION_CHECK=off."
+        ),
+        examples=[0.01],
     )
     model_version: str = Field(examples=["2026.11.22-1a2b3c4d"])
     image: ImageInfo

@@ -84,6 +84,19 @@ LATER_GRADCAM_FIELDS = ("graph", "graph_output", "parity")  # written only with 
 GRADCAM_DEFAULTS = {"method": "gradcam"}
 
 
+class PixelPopulationCheck(_Part):
+    """Whether a film looks like an adult's from its pixels: a linear read-out of the pooled
+    features (`file` holds its weights), flagged at or above `threshold`."""
+
+    method: str
+    file: str
+    feature_output: str
+    threshold: float = Field(gt=0.0, lt=1.0)
+    fitted_on: str
+    chosen_on: str
+    rates: dict[str, Any] = Field(default_factory=dict)
+
+
 class Population(_Part):
     """Whom the networks were trained on; films of other patients get a warning (or a refusal)."""
 
@@ -92,6 +105,9 @@ class Population(_Part):
     max_age_years: float = Field(gt=0.0, description="inclusive in whole years (5 = under 6)")
     source: str = ""
     views: tuple[str, ...] = ()
+    check: PixelPopulationCheck | None = Field(
+        None, description="the check from the pixels (older cards: the DICOM header's age only)"
+    )
 
 
 class GradCamMember(_Part):
@@ -109,7 +125,10 @@ class GradCamParity(_Part):
     images: int
     max_abs_diff: float = Field(description="largest |TensorFlow - ONNX| of a map value")
     min_correlation: float = Field(description="lowest Pearson correlation of a pair of maps")
-    probability_max_abs_diff: float = Field(description="its probability against model.onnx's")
+    probability_max_abs_diff: float = Field(
+        description="its probability against model.onnx's, divided by max(1, slope * p * (1 - p))"
+        " (the calibration's magnification; cards before it: not divided)"
+    )
     tolerance: float = Field(
         description="the export's gate: the lowest correlation allowed (older cards: the "
         "largest difference allowed)"
@@ -179,6 +198,12 @@ class Parity(_Part):
 
     images: int
     max_abs_diff: float = Field(description="largest |Keras - ONNX| on the probability")
+    max_scaled_diff: float | None = Field(
+        None,
+        description="largest |Keras - ONNX| on the probability divided by max(1, slope * p * "
+        "(1 - p)): what the gate compares with the tolerance, so that a steep calibration's "
+        "magnified float32 rounding does not fail it (older cards: not recorded)",
+    )
     tolerance: float
     features_max_rel_diff: float | None = Field(
         None, description="largest |Keras - ONNX| / (1 + |Keras|) on the guard's features"
@@ -232,6 +257,8 @@ class ModelCard(_Part):
         raw = self.model_dump(mode="json")
         if raw.get("population") is None:
             raw.pop("population", None)
+        elif raw["population"].get("check") is None:
+            raw["population"].pop("check", None)
         threshold = raw["threshold"]
         for key in LATER_THRESHOLD_FIELDS:
             if threshold.get(key) is None:
@@ -240,6 +267,9 @@ class ModelCard(_Part):
         if gradcam.get("graph") is None:
             for key in LATER_GRADCAM_FIELDS:
                 gradcam.pop(key, None)
+        parity = (raw.get("onnx") or {}).get("parity")
+        if parity is not None and parity.get("max_scaled_diff") is None:
+            parity.pop("max_scaled_diff", None)
         for key, default in GRADCAM_DEFAULTS.items():
             if gradcam.get(key) == default:
                 gradcam.pop(key)

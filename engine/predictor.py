@@ -23,7 +23,12 @@ import numpy as np
 from engine.bundle import BundleError, ModelBundle
 from engine.ood import OodGuard, OodVerdict
 from engine.overlay import encode_png, render_overlay, shrink
-from engine.population import OutsidePopulationError, PopulationCheck, population_warning
+from engine.population import (
+    OutsidePopulationError,
+    PopulationCheck,
+    PopulationProbe,
+    population_warning,
+)
 from engine.settings import EngineSettings
 from imaging import NotChestXrayError, colourfulness, decode_upload, preprocess_grayscale
 
@@ -60,6 +65,7 @@ class Prediction:
     heatmap: Heatmap | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # sentences for the reader, e.g. a film outside the population
+    population_score: float | None = None  # P(an adult's film) from the pixels; None: no check
 
 
 class Predictor:
@@ -92,6 +98,11 @@ class Predictor:
         self.guard = OodGuard.load(bundle.directory, card.ood) if card.ood is not None else None
         self.refuse_out_of_distribution = refuse_out_of_distribution
         self.population_check = population_check
+        pixel_check = card.population.check if card.population is not None else None
+        self.pixel_check = pixel_check if population_check != "off" else None
+        self.population_probe = (
+            PopulationProbe.load(bundle.directory / pixel_check.file) if self.pixel_check else None
+        )
         self.gradcam: Any = None
         self._gradcam_pool: ThreadPoolExecutor | None = None
         if load_gradcam and gradcam_backend == "onnx" and bundle.has_gradcam_graph:
@@ -173,11 +184,21 @@ class Predictor:
             return OodVerdict(None, True, None)
         return self.guard.judge(outputs[self.guard.spec.feature_output][0], gray, colour)
 
-    def population_warnings(self, facts: Any) -> tuple[str, ...]:
-        """The population check on the header's age: warnings, or the refusal when so set."""
-        if self.population_check == "off" or facts is None:
+    def population_score(self, outputs: dict[str, np.ndarray]) -> float | None:
+        """How much the film looks like an adult's, from the pooled features (None: no check)."""
+        if self.population_probe is None:
+            return None
+        return self.population_probe.score(outputs[self.pixel_check.feature_output][0])
+
+    def population_warnings(self, facts: Any, score: float | None = None) -> tuple[str, ...]:
+        """The population check on the header's age and (given a score) the pixels: warnings,
+        or the refusal when so set. Called before inference with the header alone (a refusal
+        needs no networks) and after it with the score."""
+        if self.population_check == "off":
             return ()
-        warning = population_warning(facts.age_years, self.bundle.card.population)
+        age = facts.age_years if facts is not None else None
+        pixels_adult = None if score is None else score >= self.pixel_check.threshold
+        warning = population_warning(age, self.bundle.card.population, pixels_adult, score)
         if warning is None:
             return ()
         if self.population_check == "refuse":
@@ -214,7 +235,7 @@ class Predictor:
         t0 = time.perf_counter()
         limit = None if warm_up else self.max_image_pixels  # the made-up film may be over it
         header, gray = decode_upload(data, self.bundle.preprocessing, limit)
-        warnings = self.population_warnings(header.dicom)
+        self.population_warnings(header.dicom)  # an age outside refuses before any network runs
         t1 = time.perf_counter()
         tensor = preprocess_grayscale(gray, self.bundle.preprocessing)
         t2 = time.perf_counter()
@@ -236,6 +257,8 @@ class Predictor:
             if explaining is not None:
                 explaining.cancel()  # a refused image gets no heatmap (if it has not started)
             raise NotChestXrayError(verdict.reason or "not a chest X-ray", verdict.score)
+        population_score = self.population_score(outputs)
+        warnings = () if warm_up else self.population_warnings(header.dicom, population_score)
         t4 = time.perf_counter()
         positive = probability >= self.threshold
         label = self.bundle.labels[int(positive)]
@@ -276,4 +299,5 @@ class Predictor:
             ood_score=verdict.score,
             timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
             warnings=warnings,
+            population_score=population_score,
         )

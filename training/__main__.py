@@ -147,6 +147,23 @@ def _gradcam_graph(args: argparse.Namespace) -> None:
     )
 
 
+def _population_check(args: argparse.Namespace) -> None:
+    from training.population_check import add_population_check
+
+    try:
+        measured = add_population_check(Path(args.model), Path(args.data_dir), Path(args.adults))
+    except ValueError as exc:
+        raise SystemExit(f"population-check: {exc}") from None
+    films = 100 * measured["adult_films_flagged_out_of_fold"]
+    variants = 100 * measured["adults_flagged_out_of_fold"]
+    children = 100 * measured["validation_children_flagged"]
+    print(
+        f"{args.model}: population check written (threshold {measured['threshold']:.3f}); "
+        f"adults' films flagged out of fold {films:.1f}% (all variants {variants:.1f}%), "
+        f"validation children {children:.2f}%"
+    )
+
+
 def _add_settings_flags(
     parser: argparse.ArgumentParser, flags: dict[str, str], defaults: object = DEFAULTS
 ) -> None:
@@ -245,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", required=True, help="bundle folder (changed in place)")
     g.add_argument("--films", required=True, help="a folder of films to check the graph on")
     g.set_defaults(func=_gradcam_graph)
+
+    p = sub.add_parser(
+        "population-check",
+        formatter_class=_HelpFormatter,
+        help="fit the check that a film looks like an adult's, from its pixels (bundle in place)",
+    )
+    p.add_argument("--model", required=True, help="bundle folder (changed in place)")
+    _add_data_dir(p, "the Kaggle-layout folder the bundle was trained on")
+    p.add_argument("--adults", required=True, help="a folder of adults' chest films")
+    p.set_defaults(func=_population_check)
     return parser
 
 

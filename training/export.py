@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from engine.card import CARD_FILE, Calibration, OnnxInfo, Parity, TensorSpec, Th
 from engine.ood import OodGuard
 from engine.runtime import stderr_without_chatter
 from imaging import PreprocessingParams
+from training.calibration import calibration_gain
 from training.data import CLASS_NAMES
 from training.model import INPUT_NAME
 from training.ood import save_stats
@@ -31,7 +33,10 @@ from training.serving import FEATURES_OUTPUT, PROBABILITY_OUTPUT, ServingGraph
 log = logging.getLogger(__name__)
 
 OPSET = 17
-PARITY_TOLERANCE = 1e-5  # absolute, on the probability (the answer)
+# Absolute, on the probability (the answer) where the calibration does not magnify; where it does
+# (a steep slope), on the networks' mean logit: a film passes when |dp| <= tolerance * max(1,
+# slope * p * (1 - p)), i.e. its probability or its implied logit difference is within 1e-5.
+PARITY_TOLERANCE = 1e-5
 # Relative (to 1 + |value|), on the pooled features: float32 sums over whole feature maps, read
 # only by the guard, whose score moves by far less than its 5% margin at this tolerance.
 FEATURES_TOLERANCE = 1e-4
@@ -56,13 +61,18 @@ def convert_to_onnx(model: keras.Model, image_size: int, path: Path) -> None:
         tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))
 
 
-def parity(model: keras.Model, bundle: ModelBundle, batch: np.ndarray) -> Parity:
-    """How far ONNX is from Keras: absolute on the probability, relative on the features."""
+def parity(
+    model: keras.Model, bundle: ModelBundle, batch: np.ndarray, slope: float = 1.0
+) -> Parity:
+    """How far ONNX is from Keras: on the probability (scaled per film by the calibration's
+    magnification, `calibration_gain`), and relative on the features."""
     expected = dict(
         zip([o.name for o in bundle.card.outputs], keras_outputs(model, batch), strict=True)
     )
     served = bundle.run(batch)
-    probability = float(np.abs(served[PROBABILITY_OUTPUT] - expected[PROBABILITY_OUTPUT]).max())
+    differences = np.abs(served[PROBABILITY_OUTPUT] - expected[PROBABILITY_OUTPUT]).reshape(-1)
+    probability = float(differences.max())
+    scaled = float((differences / calibration_gain(expected[PROBABILITY_OUTPUT], slope)).max())
     features = None
     if FEATURES_OUTPUT in expected:
         reference = expected[FEATURES_OUTPUT]
@@ -72,6 +82,7 @@ def parity(model: keras.Model, bundle: ModelBundle, batch: np.ndarray) -> Parity
     return Parity(
         images=len(batch),
         max_abs_diff=probability,
+        max_scaled_diff=scaled,
         tolerance=PARITY_TOLERANCE,
         features_max_rel_diff=features,
         features_tolerance=FEATURES_TOLERANCE if features is not None else None,
@@ -87,8 +98,10 @@ def export_bundle(
     calibration: Calibration | None,
     guard: OodGuard,
     extra_card: dict[str, Any] | None = None,
+    carried_files: tuple[Path, ...] = (),
 ) -> ModelBundle:
-    """Save the served graph, its ONNX twin, the guard's statistics and the card; check parity."""
+    """Save the served graph, its ONNX twin, the guard's statistics and the card; check parity.
+    `carried_files` (e.g. another bundle's population check) are copied in and listed."""
     if len(parity_images) < MIN_PARITY_IMAGES:
         raise ExportError(
             f"parity needs at least {MIN_PARITY_IMAGES} real images, got {len(parity_images)}"
@@ -99,6 +112,10 @@ def export_bundle(
     graph.model.save(keras_path)
     convert_to_onnx(graph.model, params.image_size, onnx_path)
     stats_path = save_stats(guard, out_dir)
+    carried = {}
+    for source in carried_files:
+        shutil.copyfile(source, out_dir / source.name)
+        carried[source.name] = sha256_file(out_dir / source.name)
 
     created = dt.datetime.now(dt.UTC)
     onnx_sha = sha256_file(onnx_path)
@@ -116,6 +133,7 @@ def export_bundle(
             ONNX_FILE: onnx_sha,
             KERAS_FILE: sha256_file(keras_path),
             stats_path.name: sha256_file(stats_path),
+            **carried,
         },
         input=TensorSpec(name=INPUT_NAME, shape=(None, *params.input_shape), range=(0.0, 1.0)),
         outputs=(
@@ -144,14 +162,16 @@ def export_bundle(
     card.write(out_dir)
 
     bundle = ModelBundle.load(out_dir)
-    checked = parity(graph.model, bundle, parity_images.astype(np.float32))
+    slope = calibration.slope if calibration is not None else 1.0
+    checked = parity(graph.model, bundle, parity_images.astype(np.float32), slope)
     card = card.model_copy(update={"onnx": OnnxInfo(opset=OPSET, parity=checked)})
     card.write(out_dir)
     features_ok = (checked.features_max_rel_diff or 0.0) <= FEATURES_TOLERANCE
-    if not (checked.max_abs_diff <= PARITY_TOLERANCE and features_ok):
+    if not (checked.max_scaled_diff <= PARITY_TOLERANCE and features_ok):
         raise ExportError(
             f"ONNX and Keras disagree on {checked.images} images (probability by "
-            f"{checked.max_abs_diff:.3g}, limit {PARITY_TOLERANCE}; features by "
+            f"{checked.max_abs_diff:.3g}, {checked.max_scaled_diff:.3g} once the calibration's "
+            f"slope {slope:.3g} is allowed for, limit {PARITY_TOLERANCE}; features by "
             f"{checked.features_max_rel_diff or 0.0:.3g}, limit {FEATURES_TOLERANCE}); "
             f"{CARD_FILE} records it, do not ship this bundle"
         )

@@ -204,6 +204,12 @@ def cross_validated(
     return report
 
 
+def population_files(bundle: ModelBundle) -> tuple[Path, ...]:
+    """The bundle's population check file, which a recalibrated bundle keeps (same networks)."""
+    check = bundle.card.population.check if bundle.card.population else None
+    return (bundle.directory / check.file,) if check else ()
+
+
 def calibrate_site(
     model_dir: Path,
     site: Path,
@@ -279,6 +285,7 @@ def calibrate_site(
             calibration,
             guard,
             extra,
+            carried_files=population_files(bundle),
         )
         report_dir = staging / "site_calibration"
         report_dir.mkdir()

@@ -125,6 +125,7 @@ def answer_fields(
         "heatmap_empty": None if result.heatmap is None else result.heatmap.empty,
         "heatmap_strength": None if result.heatmap is None else result.heatmap.strength,
         "warnings": list(result.warnings),
+        "population_score": result.population_score,
         "model_version": model_version,
         "image": ImageInfo(
             format=result.image.format,

@@ -13,14 +13,19 @@ from engine.card import ModelCard
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "models" / "default"
 EVALUATION = BUNDLE / "evaluation"
+# Plots that `make bench` writes beside a results file the model page includes.
+RESULT_PLOTS = ("population_scores.png", "population_flagged_children.png")
 CARD_MARKER = "<!-- model-card-facts -->"
 
 
 def on_files(files, config):
     """The report's plots are linked relative to it (`roc_curve.png`); the model page includes the
     report, so the plots are published under `model/` where those links land."""
-    for plot in sorted(EVALUATION.glob("*.png")):
-        files.append(File.generated(config, f"model/{plot.name}", abs_src_path=str(plot)))
+    plots = [*sorted(EVALUATION.glob("*.png"))]
+    plots += [ROOT / "benchmarks" / "results" / name for name in RESULT_PLOTS]
+    for plot in plots:
+        if plot.is_file():
+            files.append(File.generated(config, f"model/{plot.name}", abs_src_path=str(plot)))
     return files
 
 
@@ -55,6 +60,7 @@ def card_facts() -> str:
             ),
         ),
         ("guard: refusal limit on the score", optional(card.ood and card.ood.threshold, "{:.3f}")),
+        ("population check from the pixels", population_check(card)),
         (
             "Grad-CAM layers (per network, maps multiplied)",
             ", ".join(card.gradcam.members[0].feature_layers),
@@ -63,6 +69,19 @@ def card_facts() -> str:
     lines = ["| fact | value |", "| --- | --- |"]
     lines += [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines)
+
+
+def population_check(card: ModelCard) -> str:
+    check = card.population.check if card.population else None
+    if check is None:
+        return "-"
+    rates = check.rates
+    return (
+        f"flags at a population score >= {check.threshold:.3f}; adults' films flagged out of "
+        f"fold {100 * rates['adult_films_flagged_out_of_fold']:.1f}% "
+        f"({100 * rates['adults_flagged_out_of_fold']:.1f}% with their random variants), "
+        f"validation children {100 * rates['validation_children_flagged']:.2f}%"
+    )
 
 
 def on_page_markdown(markdown, page, config, files):

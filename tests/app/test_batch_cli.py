@@ -48,6 +48,7 @@ def test_batch_predict_writes_one_row_per_file(tmp_path, shipped_bundle_dir):
     for row in rows:
         if not row["error"]:
             assert 0.0 <= float(row["probability"]) <= 1.0
+            assert 0.0 <= float(row["population_score"]) <= 1.0
             assert row["label"] in ("NORMAL", "PNEUMONIA")
     written = sorted(heatmaps.glob("*.png"))
     assert len(written) == 6

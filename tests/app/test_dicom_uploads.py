@@ -88,3 +88,32 @@ def test_population_check_refuse_answers_422(shipped_bundle_dir):
     assert response.status_code == 422
     assert response.json()["code"] == "outside_population"
     assert "19400305" not in response.text
+
+
+def test_a_png_export_of_the_adult_cr_is_warned_from_its_pixels(client):
+    """No header: the pixels alone say "adult", and the answer says how sure the check is."""
+    from pathlib import Path
+
+    import cv2
+    from pydicom.data import get_testdata_file
+
+    from imaging import PreprocessingParams, decode_upload
+
+    dicom = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+    gray = decode_upload(dicom, PreprocessingParams())[1]
+    response = post(client, cv2.imencode(".png", gray)[1].tobytes(), "export.png", heatmap="false")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["population_score"] > 0.5 and len(body["warnings"]) == 1
+    assert "adult" in body["warnings"][0] and "header" not in body["warnings"][0]
+
+
+def test_the_shipped_sample_films_are_answered_without_a_warning(client):
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    for name, label in (("normal.png", "NORMAL"), ("pneumonia.jpg", "PNEUMONIA")):
+        response = post(client, (samples / name).read_bytes(), name, heatmap="false")
+        body = response.json()
+        assert body["label"] == label and body["warnings"] == []
+        assert 0.0 <= body["population_score"] < 0.1

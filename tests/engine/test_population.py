@@ -71,3 +71,60 @@ def test_a_real_adult_cr_is_warned_refused_or_let_through(shipped_bundle_dir, ad
 def test_a_film_without_an_age_gets_no_warning(shipped_bundle_dir, synthetic_xray):
     result = _predictor_with_population(shipped_bundle_dir, "warn").predict(synthetic_xray, False)
     assert result.warnings == ()
+
+
+def test_pixels_alone_name_an_adult_without_an_age():
+    sentence = population_warning(None, CHILDREN, pixels_adult=True, score=0.93)
+    assert "adult" in sentence and "0.93" in sentence and "header" not in sentence
+    assert population_warning(None, CHILDREN, pixels_adult=False, score=0.01) is None
+
+
+def test_header_and_pixels_disagreeing_say_both():
+    header_adult = population_warning(64.0, CHILDREN, pixels_adult=False, score=0.02)
+    assert "DICOM header" in header_adult and "do not look like an adult" in header_adult
+    header_child = population_warning(3.0, CHILDREN, pixels_adult=True, score=0.9)
+    assert "pixels look like an adult" in header_child and "within the model's population" in (
+        header_child
+    )
+    agreeing = population_warning(64.0, CHILDREN, pixels_adult=True, score=0.9)
+    assert "DICOM header" in agreeing and "pixels" not in agreeing
+
+
+def _shipped(shipped_bundle_dir, check):
+    from engine import Predictor
+
+    return Predictor.from_directory(
+        shipped_bundle_dir, gradcam_enabled=False, population_check=check
+    )
+
+
+def _png_export(dicom: bytes, predictor) -> bytes:
+    import cv2
+
+    from imaging import decode_upload
+
+    gray = decode_upload(dicom, predictor.bundle.preprocessing)[1]
+    return cv2.imencode(".png", gray)[1].tobytes()
+
+
+def test_the_shipped_check_flags_an_adult_cr_from_its_pixels_alone(shipped_bundle_dir, adult_cr):
+    """RG1_UNCR (a 64-year-old's PA chest CR) exported as a PNG: no header, only pixels."""
+    predictor = _shipped(shipped_bundle_dir, "warn")
+    assert predictor.pixel_check is not None
+    result = predictor.predict(_png_export(adult_cr, predictor), heatmap=False)
+    assert result.population_score >= predictor.pixel_check.threshold
+    assert len(result.warnings) == 1 and "adult" in result.warnings[0]
+    with pytest.raises(OutsidePopulationError):
+        _shipped(shipped_bundle_dir, "refuse").predict(_png_export(adult_cr, predictor), False)
+
+
+def test_the_shipped_check_leaves_the_sample_children_alone(shipped_bundle_dir):
+    repo = Path(__file__).resolve().parents[2]
+    warn, off = _shipped(shipped_bundle_dir, "warn"), _shipped(shipped_bundle_dir, "off")
+    for name in ("normal.png", "pneumonia.jpg"):
+        data = (repo / "samples" / name).read_bytes()
+        checked, unchecked = warn.predict(data, False), off.predict(data, False)
+        assert (
+            checked.warnings == () and checked.population_score < 0.5 * warn.pixel_check.threshold
+        )
+        assert checked.probability == unchecked.probability and unchecked.population_score is None
