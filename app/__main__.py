@@ -3,6 +3,8 @@
 python -m app serve [--host H] [--port P] [--workers N]      serve the HTTP API and the page
 python -m app predict PATH... --out results.csv             score files with the same engine
 python -m app dicom-node                                    a DICOM node: films in, SR + heatmap out
+python -m app feedback import FILE                          readers' verdicts from a CSV (RIS)
+python -m app records export [--since DATE] [--format F]    the record of answers, for audits
 """
 
 from __future__ import annotations
@@ -18,16 +20,24 @@ from app.batch import collect_images, score_file, write_csv, write_overlay
 
 
 def _local(args: argparse.Namespace, files: list[Path], heatmap_dir: Path | None) -> list[dict]:
+    from app.recording import answer_log_from
     from app.settings import Settings
     from engine import Predictor
 
-    predictor = Predictor.from_settings(Settings(), **_overrides(args, heatmap_dir))
+    settings = Settings()
+    predictor = Predictor.from_settings(settings, **_overrides(args, heatmap_dir))
+    answers = answer_log_from(settings)
+    record = answers.submit if answers is not None else None
     rows = []
-    for index, path in enumerate(tqdm(files, desc="predict", unit="image")):
-        row, overlay = score_file(predictor, path, heatmap=heatmap_dir is not None)
-        rows.append(row)
-        if heatmap_dir is not None and overlay is not None:
-            write_overlay(heatmap_dir, index, path, overlay)
+    try:
+        for index, path in enumerate(tqdm(files, desc="predict", unit="image")):
+            row, overlay = score_file(predictor, path, heatmap_dir is not None, record)
+            rows.append(row)
+            if heatmap_dir is not None and overlay is not None:
+                write_overlay(heatmap_dir, index, path, overlay)
+    finally:
+        if answers is not None:
+            answers.close()
     return rows
 
 
@@ -81,6 +91,18 @@ def dicom_node_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback(args: argparse.Namespace) -> int:
+    from app.records_cli import feedback_command
+
+    return feedback_command(args)
+
+
+def _records(args: argparse.Namespace) -> int:
+    from app.records_cli import records_command
+
+    return records_command(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -116,6 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--host", default=None, help="default: DICOM_HOST, else 127.0.0.1")
     d.add_argument("--port", type=int, default=None, help="default: DICOM_PORT, else 11112")
     d.set_defaults(func=dicom_node_command)
+    f = sub.add_parser("feedback", help="readers' verdicts: import a CSV (DATABASE_URL)")
+    f_sub = f.add_subparsers(dest="action", required=True)
+    fi = f_sub.add_parser(
+        "import",
+        help="CSV with request_id or sop_instance_uid, and label (NORMAL/PNEUMONIA); optional "
+        "reader, comment",
+    )
+    fi.add_argument("file", help="the CSV")
+    fi.add_argument("--reader", default="", help="reader for rows without a reader column")
+    fi.set_defaults(func=_feedback)
+    r = sub.add_parser("records", help="the record of answers (DATABASE_URL)")
+    r_sub = r.add_subparsers(dest="action", required=True)
+    re_ = r_sub.add_parser("export", help="every record (and its verdict) for an audit")
+    re_.add_argument("--since", default=None, help="ISO date or time, e.g. 2026-12-01")
+    re_.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    re_.add_argument("--out", default=None, help="file to write (csv default: standard output)")
+    re_.set_defaults(func=_records)
     args = parser.parse_args(argv)
     if args.command == "predict":
         logging.basicConfig(level=logging.WARNING)

@@ -7,16 +7,21 @@ be scored gets its row with the reason, and never stops the job.
 from __future__ import annotations
 
 import csv
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from app.recording import refusal_record
 from engine import Predictor
 from engine.population import OutsidePopulationError
+from engine.records.rows import answer_row
 from imaging import ImageError, NotChestXrayError, is_image_file
 
+SOURCE = "batch"
 COLUMNS = (
     "file",
     "probability",
@@ -45,15 +50,19 @@ def collect_images(paths: list[str]) -> list[Path]:
     return found
 
 
+Record = Callable[[dict[str, Any]], None]
+
+
 def score_file(
-    predictor: Predictor, path: Path, heatmap: bool
+    predictor: Predictor, path: Path, heatmap: bool, record: Record | None = None
 ) -> tuple[dict[str, Any], np.ndarray | None]:
-    """(CSV row, overlay or None) for one file; errors become the row's `error`."""
+    """(CSV row, overlay or None) for one file; errors become the row's `error`; `record`
+    receives the answer's (or refusal's) record."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return error_row(predictor, str(path), str(exc)), None
-    return score_bytes(predictor, str(path), data, heatmap)
+    return score_bytes(predictor, str(path), data, heatmap, record)
 
 
 def error_row(predictor: Predictor, name: str, error: str = "") -> dict[str, Any]:
@@ -64,23 +73,19 @@ def error_row(predictor: Predictor, name: str, error: str = "") -> dict[str, Any
 
 
 def score_bytes(
-    predictor: Predictor, name: str, data: bytes, heatmap: bool
+    predictor: Predictor, name: str, data: bytes, heatmap: bool, record: Record | None = None
 ) -> tuple[dict[str, Any], np.ndarray | None]:
     """(CSV row, overlay or None) for one encoded image; errors become the row's `error`."""
     row = error_row(predictor, name)
+    request_id = uuid.uuid4().hex[:16]
     try:
         result = predictor.predict(data, heatmap=heatmap)
-    except NotChestXrayError as exc:
-        row["in_distribution"] = "false"
-        row["ood_score"] = "" if exc.ood_score is None else f"{exc.ood_score:.4f}"
-        row["error"] = f"not_chest_xray: {exc}"
-        return row, None
-    except OutsidePopulationError as exc:
-        row["error"] = f"{exc.code}: {exc}"
-        return row, None
     except ImageError as exc:
-        row["error"] = str(exc)
-        return row, None
+        if record is not None:
+            record(refusal_record(exc, request_id, SOURCE, predictor.bundle.version, data))
+        return refused_row(row, exc), None
+    if record is not None:
+        record(answer_row(result, request_id, SOURCE, predictor.bundle.version, data))
     row.update(
         probability=f"{result.probability:.6f}",
         label=result.label,
@@ -93,6 +98,19 @@ def score_bytes(
         ),
     )
     return row, (result.heatmap.overlay if result.heatmap is not None else None)
+
+
+def refused_row(row: dict[str, Any], exc: ImageError) -> dict[str, Any]:
+    """The row of a file the engine refused or could not read, with the reason."""
+    if isinstance(exc, NotChestXrayError):
+        row["in_distribution"] = "false"
+        row["ood_score"] = "" if exc.ood_score is None else f"{exc.ood_score:.4f}"
+        row["error"] = f"not_chest_xray: {exc}"
+    elif isinstance(exc, OutsidePopulationError):
+        row["error"] = f"{exc.code}: {exc}"
+    else:
+        row["error"] = str(exc)
+    return row
 
 
 def overlay_name(index: int, path: Path) -> str:

@@ -14,32 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from app.refusals import status_and_reason
 from engine.population import OutsidePopulationError
-from imaging import (
-    CorruptImageError,
-    ImageError,
-    ImageTooLargeError,
-    ImageTooSmallError,
-    NotChestXrayError,
-    UnsupportedImageError,
-)
+from imaging import ImageError, NotChestXrayError
 
 log = logging.getLogger(__name__)
-
-# (kind, HTTP status, refusal reason in metrics and logs), most specific first.
-IMAGE_ERRORS: tuple[tuple[type[ImageError], int, str], ...] = (
-    (NotChestXrayError, 422, "not_chest_xray"),
-    (OutsidePopulationError, 422, "outside_population"),
-    (ImageTooLargeError, 413, "too_large"),
-    (UnsupportedImageError, 415, "unsupported_format"),
-    (ImageTooSmallError, 400, "too_small"),
-    (CorruptImageError, 400, "undecodable"),
-    (ImageError, 400, "bad_image"),
-)
-
-
-def status_and_reason(exc: ImageError) -> tuple[int, str]:
-    return next((status, why) for kind, status, why in IMAGE_ERRORS if isinstance(exc, kind))
 
 
 def image_error_body(exc: ImageError) -> dict:

@@ -19,7 +19,7 @@ from app.middleware import (
     LoadShedMiddleware,
     RequestObservabilityMiddleware,
 )
-from app.routes import health, metrics, model, predict, v2, web
+from app.routes import feedback, health, metrics, model, monitoring, predict, v2, web
 from app.schemas import prediction_response_model
 from app.settings import Settings
 from app.state import ServiceState
@@ -55,11 +55,13 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start_recording()
         if load_in_background:
             threading.Thread(target=state.load, name="model-loader", daemon=True).start()
         else:
             state.load()
         yield
+        state.stop_recording()
         mark_worker_stopped()
 
     # FastAPIOffline serves the Swagger UI and ReDoc assets itself: /docs works without internet
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     )
     app.state.service = state
     app.include_router(predict.build_router(prediction_response_model(card)))
+    app.include_router(feedback.router)
+    app.include_router(monitoring.router)
     app.include_router(health.router)
     app.include_router(model.router)
     if settings.metrics_enabled:

@@ -190,6 +190,7 @@ ERROR_EXAMPLES = {
     "outside_population": "An adult's film according to its DICOM header: the model was "
     "trained on children aged 1 to 5, frontal chest films from one hospital, so its answer may "
     "not hold for this patient",
+    404: "no answer with request id 6f1c2a9e0b7d4c55 is on record",
     503: "the model is loading",
 }
 

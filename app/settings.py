@@ -100,6 +100,35 @@ class Settings(EngineSettings):
         9112, ge=0, le=65535, description="The node's Prometheus metrics: :PORT/metrics; 0 = off."
     )
 
+    record_answers: bool = Field(
+        True,
+        description=(
+            "Keep a record of every answer and refusal in DATABASE_URL (never pixels, names, "
+            "identifiers or dates of birth); off = no record."
+        ),
+    )
+    database_url: str = Field(
+        "sqlite:///records/answers.sqlite3",
+        description=(
+            "Where answers and readers' verdicts are recorded (SQLAlchemy URL): a SQLite file by "
+            "default, postgresql+psycopg://user:password@host/db for PostgreSQL. Migrations "
+            "run at start."
+        ),
+    )
+    records_spool_dir: Path = Field(
+        Path("records/spool"),
+        description=(
+            "Records wait here on disk while the database is unreachable and are written when "
+            "it returns, across restarts (none lost, none twice)."
+        ),
+    )
+    records_queue_size: int = Field(
+        2000, ge=1, le=1_000_000, description="Records waiting in memory before they spill to disk."
+    )
+    records_retention_days: float = Field(
+        0, ge=0, description="Delete records older than this many days (checked hourly); 0 = keep."
+    )
+
     @field_validator("cors_origins", "dicom_allowed_callers", mode="before")
     @classmethod
     def _split_list(cls, value: object) -> object:

@@ -10,6 +10,7 @@ import anyio
 
 from app import metrics
 from app.middleware import available_cores
+from app.recording import AnswerLog, answer_log_from
 from app.settings import Settings
 from engine import ModelCard, Predictor
 
@@ -22,6 +23,7 @@ class ServiceState:
     card_at_start: ModelCard | None = None  # read before loading, for names and labels
     predictor: Predictor | None = None
     error: str | None = None
+    answers: AnswerLog | None = None  # the record of every answer (RECORD_ANSWERS)
     recorder: metrics.Recorder = field(init=False)
     # Predictions running at once: one per core. More threads only share the same cores (with
     # the GIL and each other's caches); the rest wait in arrival order, which is what the
@@ -31,6 +33,20 @@ class ServiceState:
     def __post_init__(self) -> None:
         self.recorder = metrics.Recorder(self.settings.metrics_enabled)
         self.engine_slots = anyio.CapacityLimiter(available_cores())
+
+    def start_recording(self) -> None:
+        """Open the record of answers (its writer connects and migrates in the background)."""
+        if self.answers is None:
+            self.answers = answer_log_from(self.settings)
+
+    def stop_recording(self) -> None:
+        if self.answers is not None:
+            self.answers.close()
+            self.answers = None
+
+    def record(self, row: dict) -> None:
+        if self.answers is not None:
+            self.answers.submit(row)
 
     @property
     def ready(self) -> bool:

@@ -216,6 +216,15 @@ class OnnxInfo(_Part):
     parity: Parity | None = None
 
 
+class MonitoringSpec(_Part):
+    """Where monitoring's reference lives in the bundle and what it was made from."""
+
+    file: str
+    built_from: str
+    films: int
+    components: int = Field(description="principal axes the records' feature summary uses")
+
+
 class ModelCard(_Part):
     """Everything known about a bundle; frozen: change it with `model_copy(update=...)`."""
 
@@ -235,6 +244,7 @@ class ModelCard(_Part):
     calibration: Calibration | None = None
     population: Population | None = None
     ood: OutOfDistribution | None = None
+    monitoring: MonitoringSpec | None = None
     onnx: OnnxInfo
     software: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict)
@@ -255,9 +265,10 @@ class ModelCard(_Part):
         """The card as JSON values; fields added after schema 2 was written are left out while
         unset, so an older card reads and writes back byte for byte."""
         raw = self.model_dump(mode="json")
-        if raw.get("population") is None:
-            raw.pop("population", None)
-        elif raw["population"].get("check") is None:
+        for optional in ("population", "monitoring"):
+            if raw.get(optional) is None:
+                raw.pop(optional, None)
+        if "population" in raw and raw["population"].get("check") is None:
             raw["population"].pop("check", None)
         threshold = raw["threshold"]
         for key in LATER_THRESHOLD_FIELDS:

@@ -9,6 +9,7 @@ and the features the out-of-distribution guard judges before any label is given.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -29,8 +30,15 @@ from engine.population import (
     PopulationProbe,
     population_warning,
 )
+from engine.records.reference import MonitoringReference
 from engine.settings import EngineSettings
-from imaging import NotChestXrayError, colourfulness, decode_upload, preprocess_grayscale
+from imaging import (
+    NotChestXrayError,
+    colourfulness,
+    decode_upload,
+    gray_statistics,
+    preprocess_grayscale,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +51,8 @@ class ImageFacts:
     width: int
     height: int
     dicom: dict[str, Any] | None = None  # acquisition facts only, never patient data
+    # what the answer's record may keep (engine.records.rows hashes the UID, bands the age)
+    record_facts: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Prediction:
     timings_ms: dict[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # sentences for the reader, e.g. a film outside the population
     population_score: float | None = None  # P(an adult's film) from the pixels; None: no check
+    mean_logit: float | None = None  # the networks' mean logit before calibration (records)
+    image_stats: dict[str, float] | None = None  # gray-level statistics (drift)
+    feature_summary: list[float] | None = None  # pooled features on the reference's axes (drift)
 
 
 class Predictor:
@@ -102,6 +115,11 @@ class Predictor:
         self.pixel_check = pixel_check if population_check != "off" else None
         self.population_probe = (
             PopulationProbe.load(bundle.directory / pixel_check.file) if self.pixel_check else None
+        )
+        self.reference = (
+            MonitoringReference.load(bundle.directory / card.monitoring.file)
+            if card.monitoring is not None
+            else None
         )
         self.gradcam: Any = None
         self._gradcam_pool: ThreadPoolExecutor | None = None
@@ -183,6 +201,20 @@ class Predictor:
         if self.guard is None:
             return OodVerdict(None, True, None)
         return self.guard.judge(outputs[self.guard.spec.feature_output][0], gray, colour)
+
+    def mean_logit(self, probability: float) -> float | None:
+        """The networks' mean logit, recovered from the calibrated probability (the calibration
+        is inside the graph); saturated probabilities give the logit of 1e-7 or 1 - 1e-7."""
+        calibration = self.bundle.card.calibration
+        if calibration is None or calibration.slope == 0:
+            return None
+        p = min(max(probability, 1e-7), 1 - 1e-7)
+        return (math.log(p / (1 - p)) - calibration.bias) / calibration.slope
+
+    def feature_summary(self, outputs: dict[str, np.ndarray]) -> list[float] | None:
+        if self.reference is None or self.bundle.card.ood is None:
+            return None
+        return self.reference.summary(outputs[self.bundle.card.ood.feature_output][0])
 
     def population_score(self, outputs: dict[str, np.ndarray]) -> float | None:
         """How much the film looks like an adult's, from the pooled features (None: no check)."""
@@ -292,7 +324,11 @@ class Predictor:
             label=label,
             threshold=self.threshold,
             image=ImageFacts(
-                header.format, width, height, header.dicom.as_dict() if header.dicom else None
+                header.format,
+                width,
+                height,
+                header.dicom.as_dict() if header.dicom else None,
+                header.dicom.record_facts() if header.dicom else None,
             ),
             heatmap=explained,
             in_distribution=verdict.in_distribution,
@@ -300,4 +336,7 @@ class Predictor:
             timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
             warnings=warnings,
             population_score=population_score,
+            mean_logit=self.mean_logit(probability),
+            image_stats=gray_statistics(gray),
+            feature_summary=self.feature_summary(outputs),
         )

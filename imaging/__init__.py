@@ -32,6 +32,7 @@ from imaging.preprocess import (
     preprocess_file,
     preprocess_grayscale,
 )
+from imaging.statistics import gray_statistics
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -50,6 +51,7 @@ __all__ = [
     "decode_upload",
     "enhance_bytes",
     "enhance_grayscale",
+    "gray_statistics",
     "is_image_file",
     "preprocess_bytes",
     "preprocess_file",

@@ -65,6 +65,21 @@ class DicomFacts:
     transfer_syntax: str
     frames: int
     age_years: float | None = field(default=None, repr=False)
+    # For the answer's record only (stored as a hash, and as words): not in as_dict() either.
+    sop_instance_uid: str | None = field(default=None, repr=False)
+    manufacturer: str | None = field(default=None, repr=False)
+    manufacturer_model: str | None = field(default=None, repr=False)
+
+    def record_facts(self) -> dict[str, Any]:
+        """What the answer's record may keep beyond as_dict(): the store hashes the UID and
+        keeps the age as a band."""
+        return {
+            **self.as_dict(),
+            "age_years": self.age_years,
+            "sop_instance_uid": self.sop_instance_uid,
+            "manufacturer": self.manufacturer,
+            "manufacturer_model": self.manufacturer_model,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +191,9 @@ def check(ds: Any, max_pixels: int | None, min_side: int) -> tuple[int, int, Dic
         transfer_syntax=syntax.name,
         frames=frames,
         age_years=patient_age_years(ds),
+        sop_instance_uid=_text(ds, "SOPInstanceUID"),
+        manufacturer=_text(ds, "Manufacturer"),
+        manufacturer_model=_text(ds, "ManufacturerModelName"),
     )
     if min(rows, columns) < min_side:
         raise ImageTooSmallError(

@@ -7,6 +7,8 @@ not skip, when it is missing.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -17,8 +19,17 @@ from benchmarks.devdata import DATA_DIR_ENV, dev_data_root, has_dev_data
 from tests.dicom_files import grayscale_dicom
 from tests.images import png_bytes, synthetic_film, write_kaggle_layout
 
+# The record store fixtures (SQLite, and a throw-away PostgreSQL where it is installed).
+pytest_plugins = ["tests.records_stores"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED_BUNDLE = REPO / "models" / "default"
+
+# The services the tests start record their answers in a throw-away SQLite file, not in the
+# working tree's records/ (tests of the record itself pass their own DATABASE_URL).
+_RECORDS = Path(tempfile.mkdtemp(prefix="cxr-test-records-"))
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{_RECORDS / 'answers.sqlite3'}")
+os.environ.setdefault("RECORDS_SPOOL_DIR", str(_RECORDS / "spool"))
 
 
 @pytest.fixture(scope="session")

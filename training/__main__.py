@@ -123,10 +123,24 @@ def _export(args: argparse.Namespace) -> None:
 def _calibrate(args: argparse.Namespace) -> None:
     from training.site_calibration import SiteDataError, calibrate_site
 
+    if (args.data_dir is None) == (args.from_records is None):
+        raise SystemExit("calibrate: give either --data-dir SITE or --from-records DATABASE_URL")
     try:
-        out = calibrate_site(
-            Path(args.model), Path(args.data_dir), Path(args.out), args.false_negative_cost
-        )
+        if args.from_records:
+            from training.records_calibration import calibrate_from_records
+
+            out, held_out = calibrate_from_records(
+                args.from_records, Path(args.model), Path(args.out), args.false_negative_cost
+            )
+            print(
+                f"held-out half ({held_out['judged']} verdicts): ECE "
+                f"{held_out['ece_10_bins_before']:.4f} before, "
+                f"{held_out['ece_10_bins_after']:.4f} after"
+            )
+        else:
+            out = calibrate_site(
+                Path(args.model), Path(args.data_dir), Path(args.out), args.false_negative_cost
+            )
     except SiteDataError as exc:
         raise SystemExit(f"calibrate: {exc}") from None
     print(f"site-calibrated bundle: {out} (report: {out / 'site_calibration' / 'report.md'})")
@@ -162,6 +176,16 @@ def _population_check(args: argparse.Namespace) -> None:
         f"adults' films flagged out of fold {films:.1f}% (all variants {variants:.1f}%), "
         f"validation children {children:.2f}%"
     )
+
+
+def _monitoring_reference(args: argparse.Namespace) -> None:
+    from training.monitoring_reference import add_monitoring_reference
+
+    try:
+        path = add_monitoring_reference(Path(args.model), Path(args.data_dir))
+    except ValueError as exc:
+        raise SystemExit(f"monitoring-reference: {exc}") from None
+    print(f"{args.model}: monitoring reference written ({path.name})")
 
 
 def _add_settings_flags(
@@ -242,8 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", required=True, help="bundle folder to start from")
     c.add_argument(
         "--data-dir",
-        required=True,
+        default=None,
         help="SITE/NORMAL and SITE/PNEUMONIA, the Kaggle layout, or a CSV of file,label",
+    )
+    c.add_argument(
+        "--from-records",
+        default=None,
+        metavar="DATABASE_URL",
+        help="instead of films: the service's record of answers and readers' verdicts",
     )
     c.add_argument("--out", required=True, help="new bundle folder (must not exist or be empty)")
     c.add_argument(
@@ -272,6 +302,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(p, "the Kaggle-layout folder the bundle was trained on")
     p.add_argument("--adults", required=True, help="a folder of adults' chest films")
     p.set_defaults(func=_population_check)
+
+    m = sub.add_parser(
+        "monitoring-reference",
+        formatter_class=_HelpFormatter,
+        help="write monitoring's reference (the validation films as uploads) into a bundle",
+    )
+    m.add_argument("--model", required=True, help="bundle folder (changed in place)")
+    _add_data_dir(m, "the Kaggle-layout folder the bundle was trained on")
+    m.set_defaults(func=_monitoring_reference)
     return parser
 
 

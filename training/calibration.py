@@ -9,6 +9,18 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from engine.figures import expected_calibration_error
+
+__all__ = [
+    "brier_score",
+    "calibration_gain",
+    "expected_calibration_error",
+    "fit_platt",
+    "platt_targets",
+    "reliability",
+    "sigmoid",
+]
+
 
 def platt_targets(labels: np.ndarray) -> np.ndarray:
     """Platt's (1999) prior-corrected targets: (N+ + 1) / (N+ + 2) for a positive, 1 / (N- + 2)
@@ -44,18 +56,6 @@ def calibration_gain(probabilities: np.ndarray, slope: float) -> np.ndarray:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(z, np.float64)))
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed rate - mean probability| over equal-width bins, weighted by bin size."""
-    probs, labels = np.asarray(probs, np.float64), np.asarray(labels, np.float64)
-    index = np.minimum((probs * bins).astype(int), bins - 1)
-    error = 0.0
-    for b in range(bins):
-        members = index == b
-        if members.any():
-            error += members.mean() * abs(labels[members].mean() - probs[members].mean())
-    return float(error)
 
 
 def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict]:

@@ -204,12 +204,6 @@ def cross_validated(
     return report
 
 
-def population_files(bundle: ModelBundle) -> tuple[Path, ...]:
-    """The bundle's population check file, which a recalibrated bundle keeps (same networks)."""
-    check = bundle.card.population.check if bundle.card.population else None
-    return (bundle.directory / check.file,) if check else ()
-
-
 def calibrate_site(
     model_dir: Path,
     site: Path,
@@ -219,23 +213,69 @@ def calibrate_site(
 ) -> Path:
     """Re-fit calibration and threshold on the site's films; write a complete bundle to out_dir."""
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise SiteDataError(f"{out_dir} exists and is not empty; choose a new folder")
+    check_out_dir(out_dir)
     films = read_site(Path(site))
     check_counts(films)
-    bundle = ModelBundle.load(model_dir)
+    bundle = recalibratable(model_dir)
     card = bundle.card
-    if card.calibration is None or card.ood is None:
-        raise SiteDataError("this bundle has no calibration or guard to re-fit (an old bundle)")
     predictor = Predictor(bundle, load_gradcam=False, population_check="off")
     probabilities, tensors = score_site(predictor, films)
     labels = np.asarray(films.labels)
     logits = mean_logits(probabilities, card.calibration.slope, card.calibration.bias)
-    cost = false_negative_cost or card.threshold.false_negative_cost or 1.0
-    report = cross_validated(logits, labels, probabilities, bundle.threshold, cost, folds)
-    slope, bias = fit_platt(logits, labels)
     counts = films.counts()
     described = f"site films ({counts['NORMAL']} NORMAL, {counts['PNEUMONIA']} PNEUMONIA)"
+    record = {"source": films.source, "counts": counts, "films_sha256": films.sha256()}
+    # The site's own inputs, and their mirror images when a small site has too few.
+    parity = np.stack(tensors)
+    if len(parity) < MIN_PARITY_IMAGES:
+        parity = np.concatenate([parity, parity[:, :, ::-1]])
+    return write_recalibrated(
+        bundle, logits, labels, probabilities, described, record, parity, out_dir,
+        false_negative_cost, folds,
+    )  # fmt: skip
+
+
+def check_out_dir(out_dir: Path) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise SiteDataError(f"{out_dir} exists and is not empty; choose a new folder")
+
+
+def recalibratable(model_dir: Path) -> ModelBundle:
+    bundle = ModelBundle.load(model_dir)
+    if bundle.card.calibration is None or bundle.card.ood is None:
+        raise SiteDataError("this bundle has no calibration or guard to re-fit (an old bundle)")
+    return bundle
+
+
+def carried_files(bundle: ModelBundle) -> tuple[Path, ...]:
+    """Files a recalibrated bundle keeps as they are (same networks): the population check and
+    monitoring's reference."""
+    card = bundle.card
+    check = card.population.check if card.population else None
+    names = [check.file] if check else []
+    if card.monitoring is not None:
+        names.append(card.monitoring.file)
+    return tuple(bundle.directory / name for name in names)
+
+
+def write_recalibrated(
+    bundle: ModelBundle,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    before: np.ndarray,
+    described: str,
+    site_record: dict[str, Any],
+    parity: np.ndarray,
+    out_dir: Path,
+    false_negative_cost: float | None = None,
+    folds: int = FOLDS,
+) -> Path:
+    """Fit Platt on (logits, labels), report before/after cross-validated, and write the bundle
+    with the new calibration into out_dir (staged beside it, renamed into place at the end)."""
+    card = bundle.card
+    cost = false_negative_cost or card.threshold.false_negative_cost or 1.0
+    report = cross_validated(logits, labels, before, bundle.threshold, cost, folds)
+    slope, bias = fit_platt(logits, labels)
     calibration = card.calibration.model_copy(
         update={
             "slope": slope,
@@ -254,9 +294,7 @@ def calibrate_site(
     )
     guard = OodGuard.load(bundle.directory, card.ood)
     site_record = {
-        "source": films.source,
-        "counts": counts,
-        "films_sha256": films.sha256(),
+        **site_record,
         "recalibrated_from": card.version,
         "rule": threshold.method,
         "previous_calibration": {"slope": card.calibration.slope, "bias": card.calibration.bias},
@@ -265,6 +303,7 @@ def calibrate_site(
     }
     extra = {
         "population": card.population,
+        "monitoring": card.monitoring,
         "data": {**card.data, "site_calibration": site_record},
         "training": card.training,
         "metrics": {**card.metrics, "site_cross_validated": report["after"]},
@@ -272,10 +311,6 @@ def calibrate_site(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        # The site's own inputs, and their mirror images when a small site has too few.
-        parity = np.stack(tensors)
-        if len(parity) < MIN_PARITY_IMAGES:
-            parity = np.concatenate([parity, parity[:, :, ::-1]])
         export_bundle(
             ServingGraph(model, card.gradcam, ()),
             staging,
@@ -285,7 +320,7 @@ def calibrate_site(
             calibration,
             guard,
             extra,
-            carried_files=population_files(bundle),
+            carried_files=carried_files(bundle),
         )
         report_dir = staging / "site_calibration"
         report_dir.mkdir()

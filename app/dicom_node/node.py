@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,11 +50,14 @@ from app.dicom_node.results import (
     structured_report,
 )
 from app.dicom_node.spool import Spool
+from app.recording import answer_log_from, refusal_record
 from app.settings import Settings
 from engine import Predictor
+from engine.records.rows import answer_row
 from imaging import ImageError
 from imaging.dicom import decodable_transfer_syntaxes, parse
 
+SOURCE = "dicom-node"  # where the answers' records say they came from
 log = logging.getLogger("app.dicom_node")
 for _name in ("pynetdicom", "httpx"):  # their INFO lines print AE titles, UIDs and URLs
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -128,6 +132,7 @@ class DicomNode:
         self.server: Any = None
         self.metrics_server: Any = None
         self.ae = self._application_entity()
+        self.answers = answer_log_from(settings)
         silence_highdicom()
 
     # -- association and C-STORE ----------------------------------------------------------------
@@ -214,9 +219,11 @@ class DicomNode:
         source = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
         card = self.predictor.bundle.card
         heatmap = self.predictor.gradcam is not None
+        request_id = uuid.uuid4().hex[:16]
         try:
             answer = self.predictor.predict(data, heatmap=heatmap)
         except ImageError as exc:
+            self._record(refusal_record(exc, request_id, SOURCE, card.version, data))
             reason = getattr(exc, "code", type(exc).__name__)
             finding = Finding(card.name, card.version, refusal=str(exc))
             self.metrics.refused.labels(reason).inc()
@@ -232,6 +239,7 @@ class DicomNode:
                 overlay_bgr=answer.heatmap.overlay if answer.heatmap else None,
             )
             self.metrics.analysed.labels(answer.label).inc()
+            self._record(answer_row(answer, request_id, SOURCE, card.version, data))
             outcome = answer.label
         results = [structured_report(source, finding)]
         if finding.overlay_bgr is not None:
@@ -256,6 +264,10 @@ class DicomNode:
         )
         self.wake_sender.set()
         return outcome
+
+    def _record(self, row: dict) -> None:
+        if self.answers is not None:
+            self.answers.submit(row)
 
     def _work(self) -> None:
         while True:
@@ -368,6 +380,8 @@ class DicomNode:
             thread.join(timeout=60)
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
+        if self.answers is not None:
+            self.answers.close()
 
     def __enter__(self) -> DicomNode:
         return self.start()

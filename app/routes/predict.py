@@ -11,9 +11,12 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 
 from app import metrics
 from app.deps import PredictorDep, StateDep, require_api_key
+from app.recording import refusal_record
 from app.schemas import ImageInfo, PredictionResponse, error_responses
 from engine import Prediction, Predictor
 from engine.overlay import encode_png
+from engine.records.rows import answer_row
+from imaging import ImageError
 
 
 def build_router(response_model: type[PredictionResponse]) -> APIRouter:
@@ -52,14 +55,33 @@ def build_router(response_model: type[PredictionResponse]) -> APIRouter:
             raise HTTPException(
                 400, "heatmaps are turned off on this server (GRADCAM_ENABLED=false)"
             )
-        result, pictures = await anyio.to_thread.run_sync(
-            predict_and_encode, predictor, data, want_heatmap, limiter=state.engine_slots
-        )
+        try:
+            result, pictures = await anyio.to_thread.run_sync(
+                predict_and_encode, predictor, data, want_heatmap, limiter=state.engine_slots
+            )
+        except ImageError as exc:
+            state.record(refusal(exc, request, predictor.bundle.version, data))
+            raise
         fields = answer_fields(result, pictures, predictor.bundle.version, request)
         record(request, result, fields["timings_ms"], state.recorder)
+        state.record(
+            answer_row(
+                result, fields["request_id"], SOURCE, predictor.bundle.version, data,
+                timings_ms=fields["timings_ms"],
+            )
+        )  # fmt: skip
         return response_model(**fields)
 
     return router
+
+
+SOURCE = "predict"
+
+
+def refusal(exc: ImageError, request: Request, model_version: str, data: bytes) -> dict:
+    """The record of a refused upload (the status its exception handler answers with)."""
+    request_id = request.scope.get("state", {}).get("request_id", "")
+    return refusal_record(exc, request_id, SOURCE, model_version, data)
 
 
 def record(
