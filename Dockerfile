@@ -42,7 +42,7 @@ RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /prometheus && chown nobody:nogroup /prometheus
-COPY deploy/prometheus/prometheus.yml /etc/prometheus/prometheus.yml
+COPY deploy/prometheus/prometheus.yml deploy/prometheus/alerts.yml /etc/prometheus/
 USER nobody
 EXPOSE 9090
 ENTRYPOINT ["prometheus", "--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus", "--web.listen-address=:9090"]
@@ -59,6 +59,18 @@ USER orthanc
 EXPOSE 4242 8042
 ENTRYPOINT ["Orthanc", "/etc/orthanc-cxr/orthanc.json"]
 
+# docker compose up: Debian's PostgreSQL as the record of answers and verdicts (DATABASE_URL).
+FROM python:3.11-slim-bookworm AS postgres
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /var/lib/postgresql/data && chown -R postgres:postgres /var/lib/postgresql
+COPY deploy/postgres/entrypoint.sh /usr/local/bin/cxr-postgres
+USER postgres
+ENV PGDATA=/var/lib/postgresql/data
+EXPOSE 5432
+ENTRYPOINT ["/usr/local/bin/cxr-postgres"]
+
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -68,12 +80,15 @@ ENV PATH=/opt/venv/bin:$PATH \
 # The venv holds the shipped model (MODEL_DIR unset serves it); it belongs to root and is
 # read-only, so the service user can read it, not change it.
 COPY --from=builder /opt/venv /opt/venv
-# /spool: the DICOM node's films and unsent results (a volume, so they outlive the container).
+# /spool: the DICOM node's films and unsent results; /records: the record of answers (a SQLite
+# file unless DATABASE_URL names PostgreSQL, as compose does) and records waiting for the
+# database. Volumes, so they outlive the container.
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin cxr \
- && mkdir -p /spool && chown 10001 /spool
+ && mkdir -p /spool /records && chown 10001 /spool /records
 USER 10001
 WORKDIR /app
-ENV DICOM_HOST=0.0.0.0 DICOM_SPOOL_DIR=/spool
+ENV DICOM_HOST=0.0.0.0 DICOM_SPOOL_DIR=/spool \
+    DATABASE_URL=sqlite:////records/answers.sqlite3 RECORDS_SPOOL_DIR=/records/spool
 # 8000: HTTP (python -m app serve); 11112: DICOM and 9112: its metrics (python -m app dicom-node).
 EXPOSE 8000 11112 9112
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -7,6 +7,8 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
@@ -46,6 +48,29 @@ def _card_or_none(settings: Settings) -> ModelCard | None:
         return None  # the loader reports the reason on /health
 
 
+async def publish_monitoring(state: ServiceState) -> None:
+    """Keep the monitoring gauges fresh for Prometheus: the report of the last window, every
+    MONITORING_INTERVAL_SECONDS, computed off the event loop."""
+    from app.monitoring import monitoring_report
+    from app.monitoring.gauges import publish
+
+    while True:
+        await anyio.sleep(state.settings.monitoring_interval_seconds)
+        if state.answers is None or state.predictor is None:
+            continue
+        try:
+            report = await anyio.to_thread.run_sync(
+                monitoring_report,
+                state.answers.store,
+                state.predictor.bundle.card,
+                state.predictor.reference,
+                state.settings.monitoring_window,
+            )
+            publish(report)
+        except Exception as exc:  # the database may be down: try at the next interval
+            log.warning("the monitoring report could not be computed: %s", exc)
+
+
 def create_app(settings: Settings | None = None, load_in_background: bool = True) -> FastAPI:
     """Build the service. The bundle loads in a background thread: /health says 503 until ready."""
     settings = settings or Settings()
@@ -60,7 +85,11 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
             threading.Thread(target=state.load, name="model-loader", daemon=True).start()
         else:
             state.load()
-        yield
+        async with anyio.create_task_group() as tasks:
+            if settings.monitoring_interval_seconds > 0 and settings.metrics_enabled:
+                tasks.start_soon(publish_monitoring, state)
+            yield
+            tasks.cancel_scope.cancel()
         state.stop_recording()
         mark_worker_stopped()
 

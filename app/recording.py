@@ -181,6 +181,9 @@ class AnswerLog:
         return rows
 
     def _run(self) -> None:
+        self._busy = True
+        self._connect()  # migrate at once, so readers (feedback, monitoring) find the tables
+        self._busy = False
         next_retry = 0.0
         while not self._stop.is_set() or not self.queue.empty():
             rows = self._take(0.2)

@@ -125,6 +125,17 @@ class Settings(EngineSettings):
     records_queue_size: int = Field(
         2000, ge=1, le=1_000_000, description="Records waiting in memory before they spill to disk."
     )
+    monitoring_interval_seconds: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "How often the service computes the monitoring report of the last MONITORING_WINDOW "
+            "answers for its Prometheus gauges (drift, rates, accuracy); 0 = only on request."
+        ),
+    )
+    monitoring_window: int = Field(
+        200, ge=10, le=20000, description="Answers in the window the gauges describe."
+    )
     records_retention_days: float = Field(
         0, ge=0, description="Delete records older than this many days (checked hourly); 0 = keep."
     )

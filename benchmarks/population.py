@@ -154,6 +154,30 @@ def groups(predictor: Predictor) -> dict[str, list[bytes]]:
     }
 
 
+def check_cost(predictor: Predictor, film: bytes) -> dict:
+    """Time of the population check itself (the dot product and its sentence) per answer, and of
+    the record's extra figures (gray-level statistics, feature summary), on one real upload."""
+    from benchmarks.common import summarize_ms, time_calls
+    from imaging import decode_upload, gray_statistics, preprocess_bytes
+
+    tensor = preprocess_bytes(film, predictor.bundle.preprocessing)
+    outputs = predictor.bundle.run(tensor[np.newaxis])
+    gray = decode_upload(film, predictor.bundle.preprocessing)[1]
+    return {
+        "population_check": summarize_ms(
+            time_calls(
+                lambda: predictor.population_warnings(None, predictor.population_score(outputs)),
+                2000,
+            )
+        ),
+        "gray_statistics": summarize_ms(time_calls(lambda: gray_statistics(gray), 500)),
+        "feature_summary": summarize_ms(
+            time_calls(lambda: predictor.feature_summary(outputs), 2000)
+        ),
+        "film": f"{gray.shape[1]}x{gray.shape[0]} decoded",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=str(default_model_dir()))
@@ -177,6 +201,10 @@ def main() -> None:
         pixel_check = predictor.bundle.card.population.check
         result["threshold"] = pixel_check.threshold if pixel_check else None
         result["card_rates"] = pixel_check.rates if pixel_check else None
+    from benchmarks.http_load import bench_upload
+
+    warn = Predictor.from_directory(args.model, gradcam_enabled=False, population_check="warn")
+    result["cost_ms"] = check_cost(warn, bench_upload()[0])
     result["probabilities_identical_warn_vs_off"] = all(
         probabilities["warn"][name] == probabilities["off"][name] for name in films
     )
@@ -184,6 +212,14 @@ def main() -> None:
         f"Model {result['model_version']}; through the engine (what `/predict` runs). "
         f"Population check threshold {result['threshold']:.3f}; probabilities with the check "
         f"(warn) and without it (off) identical: {result['probabilities_identical_warn_vs_off']}.",
+        "",
+    ]
+    cost = result["cost_ms"]
+    md += [
+        f"Cost per answer (in-process, {cost['film']} bench JPEG): the population check "
+        f"{cost['population_check']['median_ms']:.4f} ms median; the record's gray-level "
+        f"statistics {cost['gray_statistics']['median_ms']:.3f} ms and feature summary "
+        f"{cost['feature_summary']['median_ms']:.4f} ms.",
         "",
     ]
     if result["card_rates"]:

@@ -6,11 +6,15 @@ python -m benchmarks.run        (make bench)
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
 from benchmarks.common import RESULTS, machine, processor_line
 from benchmarks.previous import previous_bundle
+
+# The code the paired benchmark compares this checkout with (a commit, tag or HEAD~N).
+BASELINE = os.environ.get("BENCH_BASELINE", "HEAD~1")
 
 
 def scripts() -> list[tuple[str, str, list[str]]]:
@@ -127,6 +131,19 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             [],
         ),
         ("Soak: concurrency 32, mixed traffic", "benchmarks.soak", []),
+        (
+            f"This checkout against {BASELINE} (BENCH_BASELINE), served at once, alternating "
+            "rounds",
+            "benchmarks.paired_code",
+            ["--rev", BASELINE],
+        ),
+        (
+            "The record of answers: on against off, and a PostgreSQL outage under load",
+            "benchmarks.recording",
+            [],
+        ),
+        ("Population check from the pixels: who is flagged", "benchmarks.population", []),
+        ("Drift: alarms on shifted and unshifted streams", "benchmarks.drift", []),
         ("Grad-CAM: where the maps point, random-weight control", "benchmarks.heatmaps", []),
         ("Out-of-distribution guard: refusal rates", "benchmarks.ood_guard", []),
         ("Batch scoring: local and Ray backends", "benchmarks.batch", []),

@@ -30,8 +30,11 @@ def start_uvicorn(
     timeout: float = 120.0,
     capture_output: bool = False,
     log_path: Path | None = None,
+    cwd: Path = REPO,
 ) -> tuple[subprocess.Popen, str, float]:
     """(process, base URL, seconds from start to a 200 from /health); kills it on timeout.
+    `cwd` is where it runs: another checkout there serves that checkout's code (the current
+    directory comes first on the import path).
 
     The server's output goes to a pipe (`capture_output`), to `log_path`, or nowhere.
     """
@@ -55,7 +58,7 @@ def start_uvicorn(
         output = open(log_path, "w")  # noqa: SIM115 - the child process owns it until it exits
         env["LOG_LEVEL"] = "INFO"
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     if health_ready(base, timeout, running=lambda: proc.poll() is None):
         return proc, base, time.perf_counter() - started

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from benchmarks.postgres import LocalPostgres, server_bin
 from engine.records import RecordStore
-from tests.postgres import LocalPostgres, server_bin
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ import keras
 from imaging import PreprocessingParams
 from training.assemble import assemble_bundle
 from training.data import prepare_splits
+from training.monitoring_reference import add_monitoring_reference
 from training.settings import SPLIT_FLAGS, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -71,5 +72,6 @@ def export_from_checkpoints(
         },
     }
     assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)
+    add_monitoring_reference(out_dir, data_dir)  # what monitoring compares a deployment with
     log.info("assembled %d member(s) into %s", len(members), out_dir)
     return Path(out_dir)

@@ -25,6 +25,7 @@ from training.augment import occlude_borders, paste_markers
 from training.data import EnhancedImages, prepare_splits
 from training.distill import teacher_targets
 from training.model import build_augmenter, build_cnn
+from training.monitoring_reference import add_monitoring_reference
 from training.settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,7 @@ def train(
         },
     }
     assemble_bundle(members, out_dir, params, settings, train_data, val_data, extra)
+    add_monitoring_reference(out_dir, data_dir)  # what monitoring compares a deployment with
     combine_logs(
         [run_dir / f"member{k}" / "training_log.csv" for k in range(settings.members)],
         Path(out_dir) / "training_log.csv",

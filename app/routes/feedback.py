@@ -54,9 +54,8 @@ def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackStored:
         raise HTTPException(503, "answers are not recorded on this server (RECORD_ANSWERS=off)")
     store = answers.store
     try:
+        answers.flush(WAIT_FOR_QUEUED_SECONDS)  # the answer may still be on its way to the store
         stored = store.add_verdict(body.request_id, body.label, body.reader, body.comment)
-        if not stored and answers.flush(WAIT_FOR_QUEUED_SECONDS):  # the answer may be queued
-            stored = store.add_verdict(body.request_id, body.label, body.reader, body.comment)
     except Exception as exc:  # the database is unreachable: verdicts are not spooled
         raise HTTPException(
             503, "the record database is unreachable; send the verdict again later"

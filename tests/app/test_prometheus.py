@@ -39,6 +39,7 @@ def test_prometheus_scrapes_the_service(shipped_bundle_dir, tmp_path):
     config = SCRAPE_CONFIG.read_text().replace("api:8000", f"127.0.0.1:{port}")
     config = config.replace("scrape_interval: 5s", "scrape_interval: 1s")
     (tmp_path / "prometheus.yml").write_text(config)
+    shutil.copy(REPO / "deploy" / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
     prom_port = free_port()
     prometheus = subprocess.Popen(
         [
@@ -93,3 +94,29 @@ def test_dashboard_queries_only_exported_metrics(client):
     assert len(exprs) >= 8
     used = {name for expr in exprs for name in re.findall(r"\b(cxr_[a-z_]+)", expr)}
     assert used and used <= exported, used - exported
+
+
+ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.mark.skipif(
+    PROMTOOL is None,
+    reason="needs promtool (Debian package 'prometheus'; .ci/run installs it when missing)",
+)
+def test_the_alerting_rules_are_valid():
+    checked = subprocess.run([PROMTOOL, "check", "rules", str(ALERTS)], capture_output=True)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert b"4 rules found" in checked.stdout
+
+
+def test_alerts_and_monitoring_panels_use_exported_metrics(client):
+    exposed = re.findall(r"^# TYPE (\S+) \S+$", client.get("/metrics").text, re.M)
+    families = {name.removesuffix("_total") for name in exposed}
+    used = set(re.findall(r"\b(cxr_[a-z_]+?)(?:_total)?\b", ALERTS.read_text()))
+    assert {"cxr_drift_alarm", "cxr_records_store_up", "cxr_records_lost"} <= used
+    assert used <= families, used - families
+    dashboard = json.loads(Path(DASHBOARD).read_text())
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    for metric in ("cxr_drift_score", "cxr_window_rate", "cxr_realised", "cxr_records_pending"):
+        assert metric in exprs

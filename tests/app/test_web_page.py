@@ -191,3 +191,38 @@ def test_screenshot_of_a_real_film_for_the_readme(browser, shipped_bundle_dir, s
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_reader_agrees_or_disagrees_under_the_answer(page, service, tmp_path):
+    upload(page, tmp_path, "film.jpg", jpeg_bytes(synthetic_film(78, 800, 700)))
+    page.wait_for_selector("#answer:not([hidden])")
+    label = page.text_content("#label")
+    page.click("#disagree")
+    page.wait_for_selector("#verdict-status:has-text('Recorded')")
+    other = "NORMAL" if label == "PNEUMONIA" else "PNEUMONIA"
+    assert other in page.text_content("#verdict-status")
+    page.click("#agree")  # the same reader again: replaces the verdict
+    page.wait_for_selector("#verdict-status:has-text('you agree')")
+    report = httpx.get(f"{service}/monitoring", params={"window": 10}).json()
+    assert report["rates"]["answers"] >= 1
+
+
+def test_the_monitoring_page_draws_the_window(browser, service, tmp_path):
+    for i in range(35):
+        httpx.post(
+            f"{service}/predict",
+            params={"heatmap": "false"},
+            files={"file": ("f.jpg", jpeg_bytes(synthetic_film(200 + i, 600, 500, i % 2 == 1)))},
+        )
+    context = browser.new_context(viewport={"width": 1100, "height": 1400})
+    tab = context.new_page()
+    tab.goto(service + "/monitoring/page")
+    tab.wait_for_selector("#status:not(:has-text('Loading'))")
+    status = tab.text_content("#status")
+    assert "drift" in status.lower() or "not enough" in status.lower()
+    tab.wait_for_selector("#histograms canvas")
+    assert tab.locator("#histograms canvas").count() >= 3
+    assert tab.locator("#signals tr").count() > 5
+    tab.screenshot(path=str(tmp_path / "monitoring.png"), full_page=True)
+    assert (tmp_path / "monitoring.png").stat().st_size > 10_000
+    context.close()

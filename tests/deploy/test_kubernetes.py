@@ -80,7 +80,13 @@ def test_the_api_is_probed_on_the_v2_routes(objects):
     assert container["startupProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
-    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp", "/records"}
+    database = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
+    assert database["valueFrom"]["secretKeyRef"] == {
+        "name": "cxr-records-db",
+        "key": "database-url",
+        "optional": True,
+    }
     assert all("emptyDir" in v for v in pod["volumes"])
 
 

@@ -24,7 +24,14 @@ def test_trained_bundle_has_everything_the_engine_needs(synthetic_bundle):
     assert 0.0 <= card.threshold.value <= 1.0 and "calibrated" in card.threshold.method
     assert card.calibration is not None and card.calibration.slope != 0
     assert card.ood is not None and card.ood.threshold > 0 and len(card.ood.blocks) == 14
-    assert set(card.sha256) == {"model.onnx", "model.keras", "ood_stats.npz", "gradcam.onnx"}
+    assert set(card.sha256) == {
+        "model.onnx",
+        "model.keras",
+        "ood_stats.npz",
+        "gradcam.onnx",
+        "monitoring_reference.npz",
+    }
+    assert card.monitoring.films >= 20 and card.monitoring.components == 8
     assert card.gradcam.graph == "gradcam.onnx" and card.gradcam.method == "hirescam"
     assert card.gradcam.parity.min_correlation >= GRADCAM_MIN_CORRELATION
     assert [o.name for o in card.outputs] == ["probability", "ood_features"]

@@ -1,7 +1,7 @@
-"""A throw-away PostgreSQL for the tests: Debian's server binaries, started in the foreground on
-loopback in a temporary folder (never the system service), trust authentication, no fsync.
-
-Skips (with the reason) where the server is not installed; `.ci/run` installs it.
+"""A throw-away PostgreSQL for the tests and benchmarks: Debian's server binaries, started in the
+foreground on loopback in a temporary folder (never the system service), trust authentication,
+no fsync. The tests skip (with the reason) where the server is not installed; `.ci/run`
+installs it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-import pytest
 
 
 def server_bin() -> Path | None:
@@ -39,7 +37,7 @@ class LocalPostgres:
     def __init__(self) -> None:
         bindir = server_bin()
         if bindir is None:
-            pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
         self.bindir = bindir
         # its own folder directly under /tmp: the postgres user cannot enter root's pytest dirs
         self.folder = Path(tempfile.mkdtemp(prefix="cxr-postgres-"))
