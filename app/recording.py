@@ -27,6 +27,7 @@ from engine.records.store import redacted
 log = logging.getLogger(__name__)
 
 BATCH = 200
+LINGER_SECONDS = 0.5
 RETRY_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 3600.0
 
@@ -170,12 +171,20 @@ class AnswerLog:
             PENDING.dec(len(rows))
 
     def _take(self, timeout: float) -> list[dict[str, Any]]:
+        """A batch: the first record within `timeout`, then whatever arrives within LINGER
+        seconds (up to BATCH). One transaction per batch instead of one per answer: at 100
+        answers a second the database's per-transaction work was measured as a tenth of the
+        replica's throughput."""
         rows: list[dict[str, Any]] = []
         try:
             rows.append(self.queue.get(timeout=timeout))
             self._busy = True
+            deadline = time.monotonic() + LINGER_SECONDS
             while len(rows) < BATCH:
-                rows.append(self.queue.get_nowait())
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stop.is_set():
+                    break
+                rows.append(self.queue.get(timeout=remaining))
         except queue.Empty:
             pass
         return rows

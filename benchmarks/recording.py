@@ -36,6 +36,18 @@ def database_count(url: str) -> int:
         store.dispose()
 
 
+def settled_count(url: str, quiet: float = 3.0, timeout: float = 60.0) -> int:
+    """The record count once it has not changed for `quiet` seconds (queued batches written)."""
+    deadline = time.monotonic() + timeout
+    count, since = database_count(url), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < quiet:
+        time.sleep(0.5)
+        now = database_count(url)
+        if now != count:
+            count, since = now, time.monotonic()
+    return count
+
+
 def wait_for_records(url: str, expected: int, timeout: float = 120.0) -> int:
     deadline = time.monotonic() + timeout
     count = database_count(url)
@@ -87,7 +99,7 @@ def main() -> None:
                 result["concurrent_per_s"]["on"] / result["concurrent_per_s"]["off"]
             )
             result["concurrent_statuses"] = concurrent
-            before = wait_for_records(postgres.url, 0, 5)
+            before = settled_count(postgres.url)
             stop, start, length = OUTAGE
             timers = [
                 threading.Timer(stop, postgres.stop),
@@ -99,7 +111,8 @@ def main() -> None:
             for timer in timers:
                 timer.join()
             answered = sum(phase["statuses"].values())
-            after = wait_for_records(postgres.url, before + answered)
+            wait_for_records(postgres.url, before + answered)
+            after = settled_count(postgres.url)
             result["outage"] = {
                 "database_stopped_from_s": stop,
                 "database_started_at_s": start,
