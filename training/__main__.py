@@ -284,33 +284,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=_calibrate)
 
-    g = sub.add_parser(
-        "gradcam-graph",
-        formatter_class=_HelpFormatter,
-        help="add the ONNX Grad-CAM graph to a bundle exported before it existed",
+    g = _in_place(
+        sub, "gradcam-graph", "add the ONNX Grad-CAM graph to a bundle exported before it existed"
     )
-    g.add_argument("--model", required=True, help="bundle folder (changed in place)")
     g.add_argument("--films", required=True, help="a folder of films to check the graph on")
     g.set_defaults(func=_gradcam_graph)
-
-    p = sub.add_parser(
+    p = _in_place(
+        sub,
         "population-check",
-        formatter_class=_HelpFormatter,
-        help="fit the check that a film looks like an adult's, from its pixels (bundle in place)",
+        "fit the check that a film looks like an adult's, from its pixels",
+        trained_on=True,
     )
-    p.add_argument("--model", required=True, help="bundle folder (changed in place)")
-    _add_data_dir(p, "the Kaggle-layout folder the bundle was trained on")
     p.add_argument("--adults", required=True, help="a folder of adults' chest films")
     p.set_defaults(func=_population_check)
-
-    m = sub.add_parser(
+    m = _in_place(
+        sub,
         "monitoring-reference",
-        formatter_class=_HelpFormatter,
-        help="write monitoring's reference (the validation films as uploads) into a bundle",
+        "write monitoring's reference (the validation films as uploads) into a bundle",
+        trained_on=True,
     )
-    m.add_argument("--model", required=True, help="bundle folder (changed in place)")
-    _add_data_dir(m, "the Kaggle-layout folder the bundle was trained on")
     m.set_defaults(func=_monitoring_reference)
+    return parser
+
+
+def _in_place(sub, name: str, help_text: str, trained_on: bool = False):
+    """A command that adds a file to an existing bundle: --model, and --data-dir when it reads
+    the folder the bundle was trained on."""
+    parser = sub.add_parser(name, formatter_class=_HelpFormatter, help=help_text)
+    parser.add_argument("--model", required=True, help="bundle folder (changed in place)")
+    if trained_on:
+        _add_data_dir(parser, "the Kaggle-layout folder the bundle was trained on")
     return parser
 
 

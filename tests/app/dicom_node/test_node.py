@@ -243,3 +243,23 @@ def test_bad_destination_is_a_clear_error(entry):
 
     with pytest.raises(ValueError, match="DICOM_DESTINATION"):
         parse_destination(entry, "CXR_AI")
+
+
+def test_the_node_records_its_answers_with_the_film_uid_hashed(tmp_path, node_predictor, receiver):
+    from engine.records import RecordStore
+    from engine.records.rows import sha256
+
+    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    settings = node_settings(tmp_path, database_url=url, records_spool_dir=tmp_path / "rec")
+    destination = StoreScu("PACS", "127.0.0.1", receiver.port, "CXR_AI")
+    film, lateral = cr_film(5), cr_film(6, ViewPosition="LL")
+    with DicomNode(settings, node_predictor, destination) as running:
+        assert send(running.port, [film, lateral]) == [0x0000, 0x0000]
+        receiver.wait_for(3)
+    records = RecordStore(url).latest(5)
+    assert {r["source"] for r in records} == {"dicom-node"} and len(records) == 2
+    answered = next(r for r in records if r["refusal_code"] is None)
+    uid = pydicom.dcmread(io.BytesIO(film)).SOPInstanceUID
+    assert answered["sop_instance_uid_sha256"] == sha256(str(uid).upper())
+    assert answered["modality"] == "CR" and answered["probability"] is not None
+    assert next(r for r in records if r["refusal_code"])["refusal_code"] == "not_chest_xray"
