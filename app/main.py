@@ -71,6 +71,26 @@ async def publish_monitoring(state: ServiceState) -> None:
             log.warning("the monitoring report could not be computed: %s", exc)
 
 
+def document_optional_key(app: FastAPI, settings: Settings) -> None:
+    """Without API_KEY the routes behind the key answer without it: say so in the OpenAPI
+    schema (an empty security alternative), so clients and schema checkers are not told a
+    header is required that this server does not ask for."""
+    if settings.api_key:
+        return
+    generate = app.openapi
+
+    def openapi() -> dict:
+        schema = generate()
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                security = operation.get("security") if isinstance(operation, dict) else None
+                if security and {} not in security:
+                    security.append({})
+        return schema
+
+    app.openapi = openapi
+
+
 def create_app(settings: Settings | None = None, load_in_background: bool = True) -> FastAPI:
     """Build the service. The bundle loads in a background thread: /health says 503 until ready."""
     settings = settings or Settings()
@@ -112,6 +132,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     app.include_router(v2.router)
     app.include_router(web.router)
     install_error_handlers(app)
+    document_optional_key(app, settings)
 
     if settings.cors_origins:
         app.add_middleware(

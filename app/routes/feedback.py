@@ -44,7 +44,7 @@ class FeedbackStored(BaseModel):
     status_code=201,
     response_model=FeedbackStored,
     summary="A reader's verdict on an answer",
-    responses=error_responses(401, 404, 422, 503),
+    responses=error_responses(400, 401, 404, 422, 503),
     dependencies=[Depends(require_api_key)],
 )
 def feedback(body: FeedbackRequest, state: StateDep) -> FeedbackStored:

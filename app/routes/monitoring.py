@@ -22,7 +22,7 @@ PAGE = Path(__file__).resolve().parent.parent / "web" / "monitoring.html"
 @router.get(
     "/monitoring",
     summary="Drift, rates and accuracy of the last N answers",
-    responses=error_responses(401, 503),
+    responses=error_responses(401, 422, 503),
     dependencies=[Depends(require_api_key)],
 )
 async def monitoring(

@@ -78,7 +78,8 @@ class RecordStore:
                 try:
                     Path(database).parent.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
-                    raise StoreUnavailable(f"cannot create the SQLite file's folder: {exc}") from exc
+                    message = f"cannot create the SQLite file's folder: {exc}"
+                    raise StoreUnavailable(message) from exc
         try:
             with self.engine.begin() as connection:
                 config.attributes["connection"] = connection

@@ -94,6 +94,7 @@ def test_feedback_import_by_request_id_and_sop_instance_uid(tmp_path, recorded, 
 
     client, url = recorded
     answer = post(client, (SAMPLES / "normal.png").read_bytes(), "n.png")
+    assert client.app.state.service.answers.flush()  # the record is written, not still queued
     store = RecordStore(url)
     uid = "1.2.826.0.1.3680043.8.498.1"
     store.write_answers(
