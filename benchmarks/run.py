@@ -144,6 +144,11 @@ def scripts() -> list[tuple[str, str, list[str]]]:
         ),
         ("Population check from the pixels: who is flagged", "benchmarks.population", []),
         ("Drift: alarms on shifted and unshifted streams", "benchmarks.drift", []),
+        (
+            "Calibration from the record on a simulated site",
+            "benchmarks.records_calibration",
+            [],
+        ),
         ("Grad-CAM: where the maps point, random-weight control", "benchmarks.heatmaps", []),
         ("Out-of-distribution guard: refusal rates", "benchmarks.ood_guard", []),
         ("Batch scoring: local and Ray backends", "benchmarks.batch", []),
