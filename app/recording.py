@@ -97,7 +97,15 @@ class AnswerLog:
     ) -> None:
         self.url = url
         self.store = store or RecordStore(url)
-        self.spool = Spool(spool_dir)
+        try:
+            self.spool: Spool | None = Spool(spool_dir)
+        except OSError as exc:  # answers go on; records that cannot be written are counted lost
+            log.error(
+                "the record spool %s cannot be made (%s): records wait only in memory",
+                spool_dir,
+                exc,
+            )
+            self.spool = None
         self.queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=queue_size)
         self.retention_days = retention_days
         self.migrated = False
@@ -107,7 +115,7 @@ class AnswerLog:
         self._thread = threading.Thread(target=self._run, name="answer-records", daemon=True)
         self._last_prune = 0.0
         self._busy = False
-        PENDING.set(self.spool.rows())
+        PENDING.set(self.spool.rows() if self.spool else 0)
         self._thread.start()
 
     def submit(self, row: dict[str, Any]) -> None:
@@ -121,6 +129,8 @@ class AnswerLog:
 
     def _to_spool(self, rows: list[dict[str, Any]]) -> None:
         try:
+            if self.spool is None:
+                raise OSError("no spool folder")
             with self._spool_lock:
                 self.spool.put(rows)
             SPOOLED.inc(len(rows))
@@ -161,9 +171,12 @@ class AnswerLog:
         WRITTEN.inc(written)
         return True
 
+    def _spooled(self) -> list[Path]:
+        return self.spool.files() if self.spool is not None else []
+
     def _replay(self) -> None:
         """Write spooled batches, oldest first, while the store answers."""
-        for path in self.spool.files():
+        for path in self._spooled():
             rows = Spool.read(path)
             if not self._write(rows):
                 return
@@ -205,9 +218,9 @@ class AnswerLog:
                     self._to_spool(rows)
                     next_retry = max(next_retry, now + RETRY_SECONDS)
             self._busy = False
-            if self.spool.files() and now >= next_retry and not self._stop.is_set():
+            if self._spooled() and now >= next_retry and not self._stop.is_set():
                 self._replay()
-                if self.spool.files():
+                if self._spooled():
                     next_retry = now + RETRY_SECONDS
             if self.retention_days and now - self._last_prune > PRUNE_EVERY_SECONDS:
                 self._last_prune = now

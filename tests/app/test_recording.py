@@ -147,3 +147,14 @@ def test_batch_scoring_records_its_answers(tmp_path, shipped_bundle_dir, make, m
           "--model", str(shipped_bundle_dir)])  # fmt: skip
     records = RecordStore(url).latest(10)
     assert {r["source"] for r in records} == {"batch"} and len(records) >= 1
+
+
+def test_an_unwritable_spool_folder_does_not_stop_recording(tmp_path):
+    url = f"sqlite:///{tmp_path / 'records.sqlite3'}"
+    log = AnswerLog(url, Path("/proc/no/such/spool"))
+    assert log.spool is None
+    for row in _rows(5, "s"):
+        log.submit(row)
+    assert log.flush()
+    log.close()
+    assert RecordStore(url).count() == 5
