@@ -39,8 +39,9 @@ class PredictionResponse(BaseModel):
     threshold: float = Field(description="Decision threshold used for the label.", examples=[0.41])
     heatmap: str | None = Field(
         description=(
-            "Grad-CAM overlay on the X-ray: standard base64 of a PNG (no data: prefix), at the "
-            "upload's aspect ratio. It shows where the model saw evidence for pneumonia, whatever "
+            "Grad-CAM overlay on the X-ray: standard base64 of a PNG (no data: prefix; JPEG or "
+            "WebP when heatmap_format asks), at the upload's aspect ratio, its long side at most "
+            "HEATMAP_MAX_SIDE (512). It shows where the model saw evidence for pneumonia, whatever "
             "the label; its colour opacity is 0.6 x heatmap_strength x heatmap_grid, so a film "
             "with little evidence shows little colour. Not a segmentation of the lesion. null "
             "when heatmap=false."
@@ -72,8 +73,8 @@ class PredictionResponse(BaseModel):
         None,
         description=(
             "For DICOM uploads with a heatmap: the film as displayed (modality and VOI LUTs "
-            "applied), base64 PNG the size of the overlay, so a browser can draw the grid over "
-            "it (browsers cannot show DICOM). null for JPEG and PNG."
+            "applied), base64 PNG (or heatmap_format) the size of the overlay, so a browser can "
+            "draw the grid over it (browsers cannot show DICOM). null for JPEG and PNG."
         ),
         examples=[None],
     )

@@ -138,6 +138,12 @@ def scripts() -> list[tuple[str, str, list[str]]]:
             ["--rev", BASELINE],
         ),
         (
+            f"What a request costs beyond its networks: this checkout against {BASELINE} "
+            "(BENCH_BASELINE), with the networks' own time in the same run",
+            "benchmarks.request_cost",
+            ["--rev", BASELINE],
+        ),
+        (
             "The record of answers: on against off, and a PostgreSQL outage under load",
             "benchmarks.recording",
             [],

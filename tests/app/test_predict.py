@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -157,21 +158,89 @@ def test_cors_is_closed_unless_origins_are_configured(client, shipped_bundle_dir
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
 
 
-def test_pictures_are_encoded_off_the_event_loop(client, synthetic_xray, monkeypatch):
-    """The PNG encoding runs in the prediction's worker thread, not on the event loop's."""
+def test_pictures_and_the_record_are_made_off_the_event_loop(client, synthetic_xray, monkeypatch):
+    """The pictures' encoding and the record's row (the upload's hash) are made in the
+    prediction's worker thread, not on the event loop's."""
     import threading
 
     from app.routes import predict as route
 
-    threads = []
-    encode = route.encode_png
+    threads: dict[str, list] = {"encode": [], "row": []}
+    encode, row = route.encode_picture, route.answer_row
 
-    def recording(image):
-        threads.append(threading.current_thread())
-        return encode(image)
+    def encoding(image, picture_format):
+        threads["encode"].append(threading.current_thread())
+        return encode(image, picture_format)
 
-    monkeypatch.setattr(route, "encode_png", recording)
+    def recording(*args, **kwargs):
+        threads["row"].append(threading.current_thread())
+        return row(*args, **kwargs)
+
+    monkeypatch.setattr(route, "encode_picture", encoding)
+    monkeypatch.setattr(route, "answer_row", recording)
     response = client.post("/predict", files={"file": ("x.png", synthetic_xray)})
     assert response.status_code == 200 and response.json()["heatmap"]
     # anyio's worker threads; the event loop runs in the test client's portal thread
-    assert threads and all(t.name.startswith("AnyIO worker") for t in threads)
+    for kind in ("encode", "row"):
+        assert threads[kind], kind
+        assert all(t.name.startswith("AnyIO worker") for t in threads[kind]), kind
+
+
+@pytest.mark.parametrize(
+    ("picture_format", "magic"),
+    [("png", b"\x89PNG\r\n\x1a\n"), ("jpeg", b"\xff\xd8\xff"), ("webp", b"RIFF")],
+)
+def test_heatmap_format_chooses_the_overlays_encoding(
+    client, synthetic_xray, picture_format, magic
+):
+    """heatmap_format=png (the default), jpeg or webp: the overlay comes in that format at the
+    same size, and the answer is the same."""
+    default = client.post("/predict", files={"file": ("x.png", synthetic_xray)}).json()
+    response = client.post(
+        "/predict",
+        params={"heatmap_format": picture_format},
+        files={"file": ("x.png", synthetic_xray)},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    picture = base64.b64decode(body["heatmap"])
+    assert picture.startswith(magic)
+    decoded = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR)
+    reference = cv2.imdecode(
+        np.frombuffer(base64.b64decode(default["heatmap"]), np.uint8), cv2.IMREAD_COLOR
+    )
+    assert decoded.shape == reference.shape
+    # lossy formats stay close to the lossless overlay (mean absolute error in gray levels)
+    assert np.abs(decoded.astype(int) - reference.astype(int)).mean() < 4
+    assert body["probability"] == default["probability"]
+    assert body["heatmap_grid"] == default["heatmap_grid"]
+
+
+def test_an_unknown_heatmap_format_is_refused(client, synthetic_xray):
+    response = client.post(
+        "/predict", params={"heatmap_format": "gif"}, files={"file": ("x.png", synthetic_xray)}
+    )
+    assert response.status_code == 422
+
+
+def test_an_upload_over_a_megabyte_is_not_spooled_to_disk(client, monkeypatch):
+    """Starlette spools a form's file over 1 MB to a temporary file; up to the upload limit the
+    service keeps it in memory (it reads it whole anyway)."""
+    import tempfile
+
+    from starlette import formparsers
+
+    rolled = []
+
+    class Recording(tempfile.SpooledTemporaryFile):
+        def rollover(self):
+            rolled.append(self)
+            super().rollover()
+
+    monkeypatch.setattr(formparsers, "SpooledTemporaryFile", Recording)
+    noise = np.random.default_rng(0).integers(0, 256, (1100, 1100), dtype=np.uint8)
+    upload = png_bytes(noise)
+    assert len(upload) > 1024 * 1024
+    response = client.post("/predict", files={"file": ("noise.png", upload)})
+    assert response.status_code in (200, 422)  # answered or refused by the guard: parsed either way
+    assert rolled == []

@@ -28,3 +28,19 @@ def test_overlay_keeps_the_film_size_and_is_hottest_where_the_map_is():
     red = overlay[..., 2].astype(int) - overlay[..., 0].astype(int)
     row, col = np.unravel_index(int(np.argmax(red)), red.shape)
     assert abs(row / 384 - 0.25) < 0.1 and abs(col / 512 - 0.75) < 0.1
+
+
+def test_pictures_in_each_format_decode_to_the_same_size():
+    import pytest
+
+    from engine.overlay import PICTURE_FORMATS, encode_picture
+
+    film = shrink(np.full((300, 400), 100, np.uint8), 512)
+    overlay = render_overlay(film, np.eye(8, dtype=np.float32))
+    for picture_format in PICTURE_FORMATS:
+        data = encode_picture(overlay, picture_format)
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded.shape == overlay.shape, picture_format
+        assert np.abs(decoded.astype(int) - overlay.astype(int)).mean() < 4, picture_format
+    with pytest.raises(ValueError, match="unknown picture format"):
+        encode_picture(overlay, "gif")
