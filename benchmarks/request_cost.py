@@ -77,33 +77,45 @@ def network_times(repeats: int = 200) -> dict[str, float]:
     }
 
 
-def stage_sample(base: str, upload: bytes, heatmap: bool, requests: int) -> dict[str, float]:
-    """Median ms per stage over `requests` sequential answers: the engine's own stages, then what
-    the server spent around them (HTTP, form, JSON, middleware) and what the client and loopback
-    added."""
-    per_stage: dict[str, list[float]] = {}
-    with httpx.Client(base_url=base, timeout=60) as client:
-        for _ in range(requests):
-            started = time.perf_counter()
-            response = client.post(
-                "/predict",
-                params={"heatmap": str(heatmap).lower()},
-                files={"file": ("upload", upload)},
-            )
-            client_ms = (time.perf_counter() - started) * 1000
-            response.raise_for_status()
-            timings = response.json()["timings_ms"]
-            server_ms = server_timing_ms(response.headers.get("server-timing", "")) or 0.0
-            for stage in ENGINE_STAGES:
-                if stage in timings:
-                    per_stage.setdefault(stage, []).append(timings[stage])
-            per_stage.setdefault("engine total", []).append(timings["total"])
-            per_stage.setdefault("server, around the engine", []).append(
-                server_ms - timings["total"]
-            )
-            per_stage.setdefault("client and loopback", []).append(client_ms - server_ms)
-            per_stage.setdefault("as the client sees it", []).append(client_ms)
-    return {stage: round(statistics.median(v), 2) for stage, v in per_stage.items()}
+def stage_samples(
+    bases: dict[str, str], upload: bytes, heatmap: bool, requests: int
+) -> dict[str, dict[str, float]]:
+    """Per side, the median ms per stage over `requests` sequential answers, the sides taking
+    turns request by request (so both see the same moments of a host whose speed drifts): the
+    engine's own stages, then what the server spent around them (HTTP, form, JSON, middleware)
+    and what the client and loopback added."""
+    per_stage: dict[str, dict[str, list[float]]] = {side: {} for side in bases}
+    clients = {side: httpx.Client(base_url=base, timeout=60) for side, base in bases.items()}
+    try:
+        for i in range(requests):
+            for side in sorted(bases, reverse=i % 2 == 1):
+                stages = per_stage[side]
+                started = time.perf_counter()
+                response = clients[side].post(
+                    "/predict",
+                    params={"heatmap": str(heatmap).lower()},
+                    files={"file": ("upload", upload)},
+                )
+                client_ms = (time.perf_counter() - started) * 1000
+                response.raise_for_status()
+                timings = response.json()["timings_ms"]
+                server_ms = server_timing_ms(response.headers.get("server-timing", "")) or 0.0
+                for stage in ENGINE_STAGES:
+                    if stage in timings:
+                        stages.setdefault(stage, []).append(timings[stage])
+                stages.setdefault("engine total", []).append(timings["total"])
+                stages.setdefault("server, around the engine", []).append(
+                    server_ms - timings["total"]
+                )
+                stages.setdefault("client and loopback", []).append(client_ms - server_ms)
+                stages.setdefault("as the client sees it", []).append(client_ms)
+    finally:
+        for client in clients.values():
+            client.close()
+    return {
+        side: {stage: round(statistics.median(v), 2) for stage, v in stages.items()}
+        for side, stages in per_stage.items()
+    }
 
 
 def answers(base: str, uploads: dict[str, bytes]) -> dict[str, dict]:
@@ -213,11 +225,14 @@ def main() -> None:
                 "client_cpu_ms_per_request": phase["client_cpu_ms_per_request"],
             }
             sides[side]["rss_after_load_mb"] = round(tree_rss_mb(ps), 1)
-            sides[side]["stages_ms"] = {
-                row: stage_sample(base, uploads[kind][0], heatmap, args.stage_requests)
-                for row, (kind, heatmap) in ROWS.items()
-            }
             sides[side]["answers"] = answers(base, compared_uploads)
+        bases = {side: server[1] for side, server in servers.items()}
+        for side in sides:
+            sides[side]["stages_ms"] = {}
+        for row, (kind, heatmap) in ROWS.items():
+            sampled = stage_samples(bases, uploads[kind][0], heatmap, args.stage_requests)
+            for side, stages in sampled.items():
+                sides[side]["stages_ms"][row] = stages
     finally:
         for proc, _, _ in servers.values():
             stop_server(proc)
@@ -313,8 +328,8 @@ def markdown(result: dict, cores: int) -> str:
         f"largest map cell difference {same['heatmap_grid_max_abs_diff']:.2e}; overlays and films "
         f"identical pixel for pixel once decoded: **{same['pictures_identical_decoded']}**.",
         "",
-        "Where the time went (median ms of sequential answers; engine stages from each answer's "
-        "`timings_ms`, the server's from `Server-Timing`):",
+        "Where the time went (median ms of sequential answers, the two sides taking turns; engine "
+        "stages from each answer's `timings_ms`, the server's from `Server-Timing`):",
         "",
     ]
     for row in ROWS:

@@ -244,3 +244,34 @@ def test_an_upload_over_a_megabyte_is_not_spooled_to_disk(client, monkeypatch):
     response = client.post("/predict", files={"file": ("noise.png", upload)})
     assert response.status_code in (200, 422)  # answered or refused by the guard: parsed either way
     assert rolled == []
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_the_records_hash_is_the_uploads_whether_in_line_or_beside(
+    client, synthetic_xray, monkeypatch, beside
+):
+    """Small uploads are hashed in line, large ones beside the prediction: the row holds the
+    upload's SHA-256 and size either way."""
+    import hashlib
+
+    from app.routes import predict as route
+
+    monkeypatch.setattr(route, "HASH_BESIDE_BYTES", 0 if beside else 1 << 40)
+    submitted = []
+    monkeypatch.setattr(route._HASHER, "submit", lambda *a: submitted.append(a) or _done(*a))
+    predictor = client.app.state.service.predictor
+    asked = route.Asked(heatmap=False, request_id="abc", recorded=True)
+    _, fields, row = route.answer(predictor, synthetic_xray, asked)
+    assert row["upload_sha256"] == hashlib.sha256(synthetic_xray).hexdigest()
+    assert row["size_bytes"] == len(synthetic_xray) and row["request_id"] == "abc"
+    assert bool(submitted) == beside
+    not_recorded = route.answer(predictor, synthetic_xray, route.Asked(heatmap=False))
+    assert not_recorded[2] is None and not_recorded[1]["probability"] == fields["probability"]
+
+
+def _done(fn, *args):
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    future.set_result(fn(*args))
+    return future
