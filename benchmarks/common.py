@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
+import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -119,3 +123,26 @@ def write_result(name: str, result: dict[str, Any], markdown: str) -> None:
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown)
     print(markdown)
+
+
+def head_commit() -> str:
+    """This checkout's commit, short."""
+    return subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@contextlib.contextmanager
+def checkout_of(rev: str, prefix: str) -> Iterator[tuple[Path, Path]]:
+    """(a scratch folder, a git worktree of `rev` in it): another commit's code to serve beside
+    this one's in the same run; the worktree is removed afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    checkout = scratch / "before"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(checkout), rev],
+        cwd=REPO, check=True, capture_output=True,
+    )  # fmt: skip
+    try:
+        yield scratch, checkout
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO)

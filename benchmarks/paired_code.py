@@ -12,11 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
-import tempfile
-from pathlib import Path
 
-from benchmarks.common import REPO, machine, processor_line, write_result
+from benchmarks.common import checkout_of, head_commit, machine, processor_line, write_result
 from benchmarks.http_load import bench_upload, load
 from benchmarks.server import start_uvicorn, stop_server
 
@@ -28,35 +25,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     upload, described = bench_upload()
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    scratch = Path(tempfile.mkdtemp(prefix="cxr-paired-"))
-    checkout = scratch / "before"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(checkout), args.rev],
-        cwd=REPO, check=True, capture_output=True,
-    )  # fmt: skip
-    env = {"DATABASE_URL": f"sqlite:///{scratch / 'records.sqlite3'}",
-           "RECORDS_SPOOL_DIR": str(scratch / "spool")}  # fmt: skip
-    servers = {}
-    try:
-        servers["before"] = start_uvicorn(env, cwd=checkout)
-        servers["after"] = start_uvicorn(env)
-        samples: dict[str, list[float]] = {}
-        for r in range(args.rounds):
-            order = ("before", "after") if r % 2 == 0 else ("after", "before")
-            for heatmap in (False, True):
-                for side in order:
-                    phase = asyncio.run(
-                        load(servers[side][1], upload, heatmap, 1, args.seconds, 10_000)
-                    )
-                    samples.setdefault(f"{side}_{heatmap}", []).append(phase["median_ms"])
-            print(f"round {r + 1}/{args.rounds}", flush=True)
-    finally:
-        for proc, _, _ in servers.values():
-            stop_server(proc)
-        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO)
+    head = head_commit()
+    with checkout_of(args.rev, "cxr-paired-") as (scratch, checkout):
+        env = {"DATABASE_URL": f"sqlite:///{scratch / 'records.sqlite3'}",
+               "RECORDS_SPOOL_DIR": str(scratch / "spool")}  # fmt: skip
+        servers = {}
+        try:
+            servers["before"] = start_uvicorn(env, cwd=checkout)
+            servers["after"] = start_uvicorn(env)
+            samples: dict[str, list[float]] = {}
+            for r in range(args.rounds):
+                order = ("before", "after") if r % 2 == 0 else ("after", "before")
+                for heatmap in (False, True):
+                    for side in order:
+                        phase = asyncio.run(
+                            load(servers[side][1], upload, heatmap, 1, args.seconds, 10_000)
+                        )
+                        samples.setdefault(f"{side}_{heatmap}", []).append(phase["median_ms"])
+                print(f"round {r + 1}/{args.rounds}", flush=True)
+        finally:
+            for proc, _, _ in servers.values():
+                stop_server(proc)
     result = {
         "machine": machine(),
         "before": args.rev,

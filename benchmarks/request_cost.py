@@ -19,17 +19,23 @@ import asyncio
 import base64
 import os
 import statistics
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import cv2
 import httpx
 import numpy as np
 import psutil
 
-from benchmarks.common import REPO, machine, processor_line, sample_uploads, write_result
+from benchmarks.common import (
+    REPO,
+    checkout_of,
+    head_commit,
+    machine,
+    processor_line,
+    sample_uploads,
+    time_calls,
+    write_result,
+)
 from benchmarks.http_load import (
     bench_upload,
     load,
@@ -62,14 +68,7 @@ def network_times(repeats: int = 200) -> dict[str, float]:
     tensor = preprocess_grayscale(decode_upload(upload, params)[1], params)
 
     def median_ms(call) -> float:
-        for _ in range(10):
-            call()
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - started)
-        return round(statistics.median(times) * 1000, 3)
+        return round(statistics.median(time_calls(call, repeats, warmup=10)) * 1000, 3)
 
     return {
         "served_graph_ms": median_ms(lambda: predictor.bundle.run(tensor[np.newaxis], 1)),
@@ -172,71 +171,65 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=10.0, help="16 clients, per side")
     parser.add_argument("--stage-requests", type=int, default=40)
     args = parser.parse_args()
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
+    head = head_commit()
     uploads = {kind: bench_upload(kind) for kind in ("jpeg", "adult-cr")}
     networks = network_times()
     print(f"networks, one thread: {networks}", flush=True)
     compared_uploads = {**sample_uploads(), "RG1_UNCR.dcm": uploads["adult-cr"][0]}
 
-    scratch = Path(tempfile.mkdtemp(prefix="cxr-request-cost-"))
-    checkout = scratch / "before"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(checkout), args.rev],
-        cwd=REPO, check=True, capture_output=True,
-    )  # fmt: skip
-    sides: dict[str, dict] = {"before": {}, "after": {}}
-    servers = {}
-    try:
-        for side, cwd in (("before", checkout), ("after", REPO)):
-            env = {
-                "DATABASE_URL": f"sqlite:///{scratch / f'{side}.sqlite3'}",
-                "RECORDS_SPOOL_DIR": str(scratch / f"{side}-spool"),
-            }
-            servers[side] = start_uvicorn(env, cwd=cwd)
-            sides[side]["seconds_to_ready"] = round(servers[side][2], 2)
-        time.sleep(1.0)
-        for side, (proc, _, _) in servers.items():
-            sides[side]["rss_idle_mb"] = round(tree_rss_mb(psutil.Process(proc.pid)), 1)
-        rounds: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
-        for r in range(args.rounds):
-            order = ("before", "after") if r % 2 == 0 else ("after", "before")
+    with checkout_of(args.rev, "cxr-request-cost-") as (scratch, checkout):
+        sides: dict[str, dict] = {"before": {}, "after": {}}
+        servers = {}
+        try:
+            for side, cwd in (("before", checkout), ("after", REPO)):
+                env = {
+                    "DATABASE_URL": f"sqlite:///{scratch / f'{side}.sqlite3'}",
+                    "RECORDS_SPOOL_DIR": str(scratch / f"{side}-spool"),
+                }
+                servers[side] = start_uvicorn(env, cwd=cwd)
+                sides[side]["seconds_to_ready"] = round(servers[side][2], 2)
+            time.sleep(1.0)
+            for side, (proc, _, _) in servers.items():
+                sides[side]["rss_idle_mb"] = round(tree_rss_mb(psutil.Process(proc.pid)), 1)
+            rounds: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
+            for r in range(args.rounds):
+                order = ("before", "after") if r % 2 == 0 else ("after", "before")
+                for row, (kind, heatmap) in ROWS.items():
+                    for side in order:
+                        phase = asyncio.run(
+                            load(
+                                servers[side][1], uploads[kind][0], heatmap, 1, args.seconds, 10_000
+                            )
+                        )
+                        rounds[side].setdefault(row, []).append(phase["median_ms"])
+                        server = phase["server_by_status"].get("200", {}).get("median_ms")
+                        rounds[side].setdefault(f"{row}_server", []).append(server)
+                print(f"round {r + 1}/{args.rounds}", flush=True)
+            for side in ("before", "after"):
+                proc, base, _ = servers[side]
+                ps = psutil.Process(proc.pid)
+                sides[side]["p50_ms"] = {k: statistics.median(v) for k, v in rounds[side].items()}
+                phase = measured_phase(
+                    ps, load(base, uploads["jpeg"][0], False, 16, args.load_seconds, 100_000)
+                )
+                sides[side]["concurrency_16"] = {
+                    "answers_per_s": phase["requests_per_s"],
+                    "statuses": phase["statuses"],
+                    "server_cpu_ms_per_answer": phase["server_cpu_ms_per_response"],
+                    "client_cpu_ms_per_request": phase["client_cpu_ms_per_request"],
+                }
+                sides[side]["rss_after_load_mb"] = round(tree_rss_mb(ps), 1)
+                sides[side]["answers"] = answers(base, compared_uploads)
+            bases = {side: server[1] for side, server in servers.items()}
+            for side in sides:
+                sides[side]["stages_ms"] = {}
             for row, (kind, heatmap) in ROWS.items():
-                for side in order:
-                    phase = asyncio.run(
-                        load(servers[side][1], uploads[kind][0], heatmap, 1, args.seconds, 10_000)
-                    )
-                    rounds[side].setdefault(row, []).append(phase["median_ms"])
-                    server = phase["server_by_status"].get("200", {}).get("median_ms")
-                    rounds[side].setdefault(f"{row}_server", []).append(server)
-            print(f"round {r + 1}/{args.rounds}", flush=True)
-        for side in ("before", "after"):
-            proc, base, _ = servers[side]
-            ps = psutil.Process(proc.pid)
-            sides[side]["p50_ms"] = {k: statistics.median(v) for k, v in rounds[side].items()}
-            phase = measured_phase(
-                ps, load(base, uploads["jpeg"][0], False, 16, args.load_seconds, 100_000)
-            )
-            sides[side]["concurrency_16"] = {
-                "answers_per_s": phase["requests_per_s"],
-                "statuses": phase["statuses"],
-                "server_cpu_ms_per_answer": phase["server_cpu_ms_per_response"],
-                "client_cpu_ms_per_request": phase["client_cpu_ms_per_request"],
-            }
-            sides[side]["rss_after_load_mb"] = round(tree_rss_mb(ps), 1)
-            sides[side]["answers"] = answers(base, compared_uploads)
-        bases = {side: server[1] for side, server in servers.items()}
-        for side in sides:
-            sides[side]["stages_ms"] = {}
-        for row, (kind, heatmap) in ROWS.items():
-            sampled = stage_samples(bases, uploads[kind][0], heatmap, args.stage_requests)
-            for side, stages in sampled.items():
-                sides[side]["stages_ms"][row] = stages
-    finally:
-        for proc, _, _ in servers.values():
-            stop_server(proc)
-        subprocess.run(["git", "worktree", "remove", "--force", str(checkout)], cwd=REPO)
+                sampled = stage_samples(bases, uploads[kind][0], heatmap, args.stage_requests)
+                for side, stages in sampled.items():
+                    sides[side]["stages_ms"][row] = stages
+        finally:
+            for proc, _, _ in servers.values():
+                stop_server(proc)
 
     sameness = compare(sides["before"].pop("answers"), sides["after"].pop("answers"))
     cores = len(os.sched_getaffinity(0))
