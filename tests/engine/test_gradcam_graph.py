@@ -85,3 +85,31 @@ def test_a_card_without_a_graph_falls_back_to_keras(bundle_copy):
     (bundle_copy / CARD_FILE).write_text(json.dumps(card))
     predictor = Predictor(ModelBundle.load(bundle_copy))
     assert predictor.gradcam is not None and not predictor.gradcam_in_graph
+
+
+def test_a_prediction_alone_shrinks_its_film_beside_and_draws_the_same_overlay(
+    shipped_bundle_dir, monkeypatch
+):
+    """Alone, the overlay's film is shrunk in the film thread while the networks' input is
+    resized; under load, in line. The overlay is the same pixel for pixel."""
+    import threading
+
+    from engine import predictor as module
+
+    data = png_bytes(synthetic_film(2, 700, 900, pneumonia=True))
+    predictor = Predictor.from_directory(shipped_bundle_dir, ood_guard=False)
+    threads = []
+    original = module.shrink
+
+    def recording(*args):
+        threads.append(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(module, "shrink", recording)
+    alone = predictor.predict(data, heatmap=True)
+    assert threads and threads[-1].startswith("film")
+    predictor._running = 1  # another prediction is running: predict() makes it 2
+    busy = predictor.predict(data, heatmap=True)
+    assert threads[-1] == threading.current_thread().name
+    assert np.array_equal(alone.heatmap.overlay, busy.heatmap.overlay)
+    assert alone.probability == busy.probability
