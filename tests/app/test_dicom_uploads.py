@@ -111,7 +111,7 @@ def test_a_png_export_of_the_adult_cr_is_warned_from_its_pixels(client):
 def test_the_shipped_sample_films_are_answered_without_a_warning(client):
     from pathlib import Path
 
-    samples = Path(__file__).resolve().parents[2] / "samples"
+    samples = Path(__file__).resolve().parents[2] / "examples"
     for name, label in (("normal.png", "NORMAL"), ("pneumonia.jpg", "PNEUMONIA")):
         response = post(client, (samples / name).read_bytes(), name, heatmap="false")
         body = response.json()

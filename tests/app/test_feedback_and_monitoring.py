@@ -13,7 +13,7 @@ from engine.records.rows import sha256
 from tests.app.conftest import make_client
 from tests.images import jpeg_bytes, synthetic_film
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from tests.app.conftest import make_client
 from tests.images import jpeg_bytes, png_bytes, synthetic_film
 from tests.records_stores import fresh_postgres_store
 
-SAMPLE = (Path(__file__).resolve().parents[2] / "samples" / "pneumonia.jpg").read_bytes()
+SAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "pneumonia.jpg").read_bytes()
 
 
 def _client(tmp_path: Path, **overrides):

@@ -122,7 +122,7 @@ def test_the_shipped_check_leaves_the_sample_children_alone(shipped_bundle_dir):
     repo = Path(__file__).resolve().parents[2]
     warn, off = _shipped(shipped_bundle_dir, "warn"), _shipped(shipped_bundle_dir, "off")
     for name in ("normal.png", "pneumonia.jpg"):
-        data = (repo / "samples" / name).read_bytes()
+        data = (repo / "examples" / name).read_bytes()
         checked, unchecked = warn.predict(data, False), off.predict(data, False)
         assert (
             checked.warnings == () and checked.population_score < 0.5 * warn.pixel_check.threshold
