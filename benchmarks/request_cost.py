@@ -20,6 +20,7 @@ import base64
 import os
 import statistics
 import time
+from dataclasses import dataclass
 
 import cv2
 import httpx
@@ -47,14 +48,26 @@ from benchmarks.server import start_uvicorn, stop_server
 from engine import Predictor, default_model_dir
 from imaging import decode_upload, preprocess_grayscale
 
-# What each c=1 row sends: (upload kind, heatmap).
+
+@dataclass(frozen=True)
+class Row:
+    """A one-client row: what it sends, and its bound as a multiple of one network's time."""
+
+    upload: str  # bench_upload's kind
+    heatmap: bool
+    graph: str  # the key of network_times() the bound multiplies
+    factor: float
+    label: str
+
+
+# The issue's rows and bounds.
 ROWS = {
-    "jpeg": ("jpeg", False),
-    "jpeg_heatmap": ("jpeg", True),
-    "adult_cr_heatmap": ("adult-cr", True),
+    "jpeg": Row("jpeg", False, "served_graph_ms", 1.6, "bench JPEG, no heatmap"),
+    "jpeg_heatmap": Row("jpeg", True, "gradcam_graph_ms", 1.6, "bench JPEG, heatmap"),
+    "adult_cr_heatmap": Row(
+        "adult-cr", True, "gradcam_graph_ms", 2.5, "adult CR DICOM, heatmap and film_png"
+    ),
 }
-# The issue's bounds, as multiples of the networks' own one-thread time.
-TARGETS = {"jpeg": 1.6, "jpeg_heatmap": 1.6, "adult_cr_heatmap": 2.5}
 THROUGHPUT_SHARE = 0.6  # 16 clients: at least this share of cores x 1000 / served graph ms
 ENGINE_STAGES = ("decode", "preprocess", "inference", "guard", "overlay", "encode")
 
@@ -151,10 +164,7 @@ def compare(before: dict[str, dict], after: dict[str, dict]) -> dict:
         )
         for key in ("heatmap", "film_png"):
             a, b = decoded(old[key]), decoded(new[key])
-            same = (a is None and b is None) or (
-                a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b)
-            )
-            same_pictures &= bool(same)
+            same_pictures &= (a is None) == (b is None) and (a is None or np.array_equal(a, b))
     return {
         "uploads": len(before),
         "probabilities_and_labels_identical": bool(same_probabilities),
@@ -194,12 +204,11 @@ def main() -> None:
             rounds: dict[str, dict[str, list[float]]] = {s: {} for s in sides}
             for r in range(args.rounds):
                 order = ("before", "after") if r % 2 == 0 else ("after", "before")
-                for row, (kind, heatmap) in ROWS.items():
+                for row, spec in ROWS.items():
+                    upload = uploads[spec.upload][0]
                     for side in order:
                         phase = asyncio.run(
-                            load(
-                                servers[side][1], uploads[kind][0], heatmap, 1, args.seconds, 10_000
-                            )
+                            load(servers[side][1], upload, spec.heatmap, 1, args.seconds, 10_000)
                         )
                         rounds[side].setdefault(row, []).append(phase["median_ms"])
                         server = phase["server_by_status"].get("200", {}).get("median_ms")
@@ -223,8 +232,9 @@ def main() -> None:
             bases = {side: server[1] for side, server in servers.items()}
             for side in sides:
                 sides[side]["stages_ms"] = {}
-            for row, (kind, heatmap) in ROWS.items():
-                sampled = stage_samples(bases, uploads[kind][0], heatmap, args.stage_requests)
+            for row, spec in ROWS.items():
+                upload = uploads[spec.upload][0]
+                sampled = stage_samples(bases, upload, spec.heatmap, args.stage_requests)
                 for side, stages in sampled.items():
                     sides[side]["stages_ms"][row] = stages
         finally:
@@ -233,10 +243,7 @@ def main() -> None:
 
     sameness = compare(sides["before"].pop("answers"), sides["after"].pop("answers"))
     cores = len(os.sched_getaffinity(0))
-    bound = {
-        row: networks["served_graph_ms" if row == "jpeg" else "gradcam_graph_ms"] * factor
-        for row, factor in TARGETS.items()
-    }
+    bound = {row: networks[spec.graph] * spec.factor for row, spec in ROWS.items()}
     needed_rate = THROUGHPUT_SHARE * cores * 1000 / networks["served_graph_ms"]
     result = {
         "machine": machine(),
@@ -271,16 +278,12 @@ def markdown(result: dict, cores: int) -> str:
         "(ms) | after / networks (client) | after / networks (server) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for row, label in (
-        ("jpeg", "bench JPEG, no heatmap"),
-        ("jpeg_heatmap", "bench JPEG, heatmap"),
-        ("adult_cr_heatmap", "adult CR DICOM, heatmap and film_png"),
-    ):
-        graph = networks["served_graph_ms" if row == "jpeg" else "gradcam_graph_ms"]
-        factor = TARGETS[row]
+    for row, spec in ROWS.items():
+        graph = networks[spec.graph]
         b, a = before["p50_ms"], after["p50_ms"]
         lines.append(
-            f"| {label} | {bound[row]:.1f} ({factor}x) | {b[row]:.1f} / {b[row + '_server']:.1f} | "
+            f"| {spec.label} | {bound[row]:.1f} ({spec.factor}x) | "
+            f"{b[row]:.1f} / {b[row + '_server']:.1f} | "
             f"{a[row]:.1f} / {a[row + '_server']:.1f} | {a[row] / graph:.2f}x | "
             f"{a[row + '_server'] / graph:.2f}x |"
         )

@@ -3,6 +3,8 @@ base64)."""
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import cv2
 import fpng
 import numpy as np
@@ -32,8 +34,9 @@ def render_overlay(base: np.ndarray, cam: np.ndarray, strength: float = 1.0) -> 
     return cv2.blendLinear(film, colours, np.float32(1) - alpha, alpha)
 
 
-# The formats an answer's pictures can be sent in (`heatmap_format`), with their media types.
-PICTURE_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+# The formats an answer's pictures can be sent in (`heatmap_format`).
+PictureFormat = Literal["png", "jpeg", "webp"]
+PICTURE_FORMATS = get_args(PictureFormat)
 JPEG_QUALITY = 90  # the overlay's colours stay smooth; about a seventh of the PNG's bytes
 WEBP_QUALITY = 80  # smallest of the three, and the slowest to encode
 
@@ -59,7 +62,7 @@ def encode_png(image: np.ndarray) -> bytes:
     return _imencode(".png", image, params)
 
 
-def encode_picture(image: np.ndarray, picture_format: str = "png") -> bytes:
+def encode_picture(image: np.ndarray, picture_format: PictureFormat = "png") -> bytes:
     """The picture in one of PICTURE_FORMATS: PNG (lossless, the default), JPEG or WebP (lossy,
     for a client that would rather have a smaller answer)."""
     if picture_format == "png":
@@ -68,7 +71,7 @@ def encode_picture(image: np.ndarray, picture_format: str = "png") -> bytes:
         return _imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     if picture_format == "webp":
         return _imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, WEBP_QUALITY])
-    raise ValueError(f"unknown picture format {picture_format!r}; one of {list(PICTURE_FORMATS)}")
+    raise ValueError(f"unknown picture format {picture_format!r}; one of {PICTURE_FORMATS}")
 
 
 def _imencode(suffix: str, image: np.ndarray, params: list[int]) -> bytes:
